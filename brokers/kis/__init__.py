@@ -1,0 +1,1 @@
+"""KIS (한국투자증권) Open API adapter; see docs/kis.md."""

@@ -1,0 +1,62 @@
+"""JTS indicators: numba kernels in batch and streaming form with TA-Lib's names and conventions.
+
+Batch: ``jts.indicators.rsi(close, 14)``, ``macd(close, 12, 26, 9)`` → 3 arrays,
+``bbands(close, 20, 2.0, 2.0)`` → (upper, middle, lower). Streaming: every indicator has a
+``step`` kernel over an explicit state row (``jts.indicators.dispatch.step_any``); the
+catalogue is ``jts.indicators.registry.SPECS``. See docs/indicators.md.
+"""
+
+from jts.indicators.api import (
+                                ad,
+                                adosc,
+                                adx,
+                                aroon,
+                                atr,
+                                bbands,
+                                bbands_pctb,
+                                bbands_width,
+                                cci,
+                                cdl_doji,
+                                cdl_engulfing,
+                                cdl_hammer,
+                                dema,
+                                donchian,
+                                ema,
+                                gap_down,
+                                gap_up,
+                                highest,
+                                hma,
+                                kama,
+                                keltner,
+                                linearreg_slope,
+                                lowest,
+                                macd,
+                                mfi,
+                                minus_di,
+                                mom,
+                                natr,
+                                obv,
+                                plus_di,
+                                ppo,
+                                roc,
+                                rsi,
+                                sma,
+                                stddev,
+                                stoch,
+                                stochrsi,
+                                surge,
+                                tema,
+                                trange,
+                                vol_ratio,
+                                vwap,
+                                willr,
+                                wma,
+                                zscore,
+)
+
+__all__ = ["ad", "adosc", "adx", "aroon", "atr", "bbands", "bbands_pctb", "bbands_width", "cci",
+           "cdl_doji", "cdl_engulfing", "cdl_hammer", "dema", "donchian", "ema", "gap_down",
+           "gap_up", "highest", "hma", "kama", "keltner", "linearreg_slope", "lowest", "macd",
+           "mfi", "minus_di", "mom", "natr", "obv", "plus_di", "ppo", "roc", "rsi", "sma",
+           "stddev", "stoch", "stochrsi", "surge", "tema", "trange", "vol_ratio", "vwap", "willr",
+           "wma", "zscore"]
