@@ -160,6 +160,10 @@ class App(OperatorActions):
     # --- lifecycle -------------------------------------------------------------------
     async def run(self) -> None:
         """Run until stopped (returns) or a component crashes (raises ComponentCrashed)."""
+        from jts.precompile import precompile
+
+        await asyncio.to_thread(precompile, [r.compiled for r in self.engine.runs],
+                                self.surge.cfg if self.cfg.surge.enabled else None)
         await self.broker.connect()
         await self._open_ledger()
         await self._reconcile()

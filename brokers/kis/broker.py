@@ -7,6 +7,7 @@ notices become :class:`jts.types.Fill` with ``trade_id = "<ODNO>:<cumulative qty
 ACCEPTED, or REJECTED when KIS refused the order with a code; it raises RateLimited /
 AuthError when the gateway refused before the exchange (not live) and
 OrderOutcomeUnknown when the answer was lost — resolve that with :meth:`query_order`.
+Notices lost to a dropped WebSocket are recovered from today's orders (``catchup.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 import aiohttp
@@ -24,25 +23,18 @@ import structlog
 from brokers.base import BrokerEvent
 from brokers.kis import parse, wire
 from brokers.kis.auth import KisAuth, TokenStore
+from brokers.kis.catchup import Tracked, recover
 from brokers.kis.config import KisAccountConfig, KisCredentials
+from brokers.kis.market_data import KisMarketData
 from brokers.kis.memory import OrderMemory, Remembered
 from brokers.kis.rest import KisRest
 from brokers.kis.ws import KisStream
 from jts.clock import Clock, LiveClock
 from jts.errors import DataError, OrderRejected
 from jts.ratelimit import Lane, RateLimiter
-from jts.types import Balance, Bar, Fill, OrderEvent, OrderRequest, OrderStatus, OrderType, Position
+from jts.types import Balance, Fill, OrderEvent, OrderRequest, OrderStatus, OrderType, Position
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class _Tracked:
-    order: OrderRequest
-    odno: str = ""
-    orgno: str = ""
-    filled: Decimal = Decimal(0)
-    sent_ns: int = 0
 
 
 def _status(row: parse.OrderRow) -> OrderStatus:
@@ -55,7 +47,7 @@ def _status(row: parse.OrderRow) -> OrderStatus:
     return OrderStatus.ACCEPTED
 
 
-class KisBroker:
+class KisBroker(KisMarketData):
     name = "kis"
 
     def __init__(self, cfg: KisAccountConfig, creds: KisCredentials, *, account: str = "",
@@ -76,11 +68,13 @@ class KisBroker:
         self._want_stream = stream
         self._memory = memory
         self.prev_closes: dict[str, float] = {}       # learned from chart/quote answers
-        self._orders: dict[str, _Tracked] = {}
+        self._orders: dict[str, Tracked] = {}
         self._by_odno: dict[str, str] = {}
         self._orphans: dict[str, list[parse.Notice]] = {}
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()          # the notice stream reconnected: catch up now
+        self.catch_ups = self.recovered_fills = 0
         self.auth: KisAuth
         self.rest: KisRest
         self.stream: KisStream | None = None
@@ -106,9 +100,11 @@ class KisBroker:
             if self.creds.hts_id:
                 tr = wire.WS_NOTICE_REAL if self.cfg.domain == "real" else wire.WS_NOTICE_VIRTUAL
                 await self.stream.subscribe(tr, self.creds.hts_id)
+            self.stream.on_reconnect = self._wake.set
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(self.stream.run()),
-                           loop.create_task(self._consume_notices(self.stream))]
+                           loop.create_task(self._consume_notices(self.stream)),
+                           loop.create_task(self._catch_up_loop())]
         log.info("kis_connected", account=self.account, domain=self.cfg.domain)
 
     async def close(self) -> None:
@@ -128,8 +124,11 @@ class KisBroker:
     def remember(self, client_order_id: str, broker_order_id: str, order: OrderRequest,
                  filled: Decimal = Decimal(0), *, orgno: str = "", sent_ns: int = 0) -> None:
         """Restore an order mapping after a restart (from the ledger or the cache)."""
-        self._orders[client_order_id] = _Tracked(order, broker_order_id, orgno, filled,
-                                                 sent_ns or self.clock.now_ns())
+        t = Tracked(order, broker_order_id, orgno, filled, sent_ns or self.clock.now_ns(),
+                    filled_value=None if filled else Decimal(0),
+                    closed=filled >= order.quantity)
+        t.heard_ns = self.clock.now_ns()
+        self._orders[client_order_id] = t
         self._by_odno[broker_order_id] = client_order_id
         for n in self._orphans.pop(broker_order_id, []):
             self._apply(n)
@@ -149,13 +148,14 @@ class KisBroker:
                 "ORD_UNPR": str(int(order.limit_price or 0)) if limit else "0",
                 "EXCG_ID_DVSN_CD": "KRX", "SLL_TYPE": "01" if order.side == "sell" else "",
                 "CNDT_PRIC": ""}
-        tracked = _Tracked(order, sent_ns=now)
+        tracked = Tracked(order, sent_ns=now, heard_ns=now)
         self._orders[order.client_order_id] = tracked
         tr = wire.TR_SELL if order.side == "sell" else wire.TR_BUY
         try:
             resp = await self.rest.send(wire.ORDER_CASH, tr, body)
         except OrderRejected as e:
             log.info("kis_order_rejected", coid=order.client_order_id, code=e.code)
+            tracked.closed = True
             return OrderEvent(order.client_order_id, OrderStatus.REJECTED,
                               self.clock.now_ns(), reason=str(e))
         tracked.odno, tracked.orgno = parse.order_ack(resp.body.get("output") or {})
@@ -176,10 +176,12 @@ class KisBroker:
                 "ORD_QTY": "0", "ORD_UNPR": "0", "QTY_ALL_ORD_YN": "Y",
                 "EXCG_ID_DVSN_CD": "KRX"}
         await self.rest.send(wire.ORDER_RVSECNCL, wire.TR_RVSECNCL, body)
+        t.closed = True
         return OrderEvent(client_order_id, OrderStatus.CANCELLED, self.clock.now_ns(),
                           broker_order_id=t.odno, filled_quantity=t.filled)
 
-    async def today_orders(self, odno: str = "") -> list[parse.OrderRow]:
+    async def today_orders(self, odno: str = "", lane: Lane = Lane.ORDER
+                           ) -> list[parse.OrderRow]:
         day = parse.kst_day(self.clock.now_ns())
         params = {**self.rest.account_params(), "INQR_STRT_DT": day, "INQR_END_DT": day,
                   "SLL_BUY_DVSN_CD": "00", "INQR_DVSN": "00", "PDNO": "", "CCLD_DVSN": "00",
@@ -187,7 +189,7 @@ class KisBroker:
                   "CTX_AREA_FK100": "", "CTX_AREA_NK100": ""}
         rows: list[parse.OrderRow] = []
         for body in await self.rest.get_pages(wire.DAILY_CCLD, wire.TR_DAILY_CCLD, params,
-                                              lane=Lane.ORDER):
+                                              lane=lane):
             rows.extend(parse.order_rows(body.get("output1") or []))
         return rows
 
@@ -250,91 +252,6 @@ class KisBroker:
         resp = await self.rest.get(wire.PSBL_ORDER, wire.TR_PSBL_ORDER, params, lane=Lane.ORDER)
         return parse.dec(resp.body.get("output") or {}, "ord_psbl_cash")
 
-    # -- market data --------------------------------------------------------------------
-
-    async def quote(self, symbol: str, lane: Lane = Lane.REALTIME) -> parse.Quote:
-        resp = await self.rest.get(wire.PRICE, wire.TR_PRICE, {
-            "FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": symbol}, lane=lane)
-        return parse.quote(symbol, resp.body.get("output") or {})
-
-    async def quotes(self, symbols: list[str], lane: Lane = Lane.REALTIME) -> list[parse.Quote]:
-        out: list[parse.Quote] = []
-        for i in range(0, len(symbols), wire.MULTI_PRICE_MAX):
-            params: dict[str, str] = {}
-            for n, sym in enumerate(symbols[i:i + wire.MULTI_PRICE_MAX], start=1):
-                params[f"FID_COND_MRKT_DIV_CODE_{n}"] = "J"
-                params[f"FID_INPUT_ISCD_{n}"] = sym
-            resp = await self.rest.get(wire.MULTI_PRICE, wire.TR_MULTI_PRICE, params, lane=lane)
-            out.extend(parse.multi_quotes(resp.body.get("output") or []))
-        return out
-
-    async def ranking(self, by: str = "volume", lane: Lane = Lane.BACKGROUND
-                      ) -> list[parse.Quote]:
-        """Surge discovery: top symbols by ``volume`` or by ``change`` (fluctuation)."""
-        if by == "volume":
-            path, tr = wire.VOLUME_RANK, wire.TR_VOLUME_RANK
-            params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_COND_SCR_DIV_CODE": "20171",
-                      "FID_INPUT_ISCD": "0000", "FID_DIV_CLS_CODE": "0",
-                      "FID_BLNG_CLS_CODE": "0", "FID_TRGT_CLS_CODE": "111111111",
-                      "FID_TRGT_EXLS_CLS_CODE": "0000000000", "FID_INPUT_PRICE_1": "",
-                      "FID_INPUT_PRICE_2": "", "FID_VOL_CNT": "", "FID_INPUT_DATE_1": ""}
-        elif by == "change":
-            path, tr = wire.FLUCTUATION_RANK, wire.TR_FLUCTUATION_RANK
-            params = {"fid_cond_mrkt_div_code": "J", "fid_cond_scr_div_code": "20170",
-                      "fid_input_iscd": "0000", "fid_rank_sort_cls_code": "0",
-                      "fid_input_cnt_1": "0", "fid_prc_cls_code": "0",
-                      "fid_input_price_1": "", "fid_input_price_2": "", "fid_vol_cnt": "",
-                      "fid_trgt_cls_code": "0", "fid_trgt_exls_cls_code": "0",
-                      "fid_div_cls_code": "0", "fid_rsfl_rate1": "", "fid_rsfl_rate2": ""}
-        else:
-            raise ValueError(f"ranking by {by!r}: use 'volume' or 'change'")
-        resp = await self.rest.get(path, tr, params, lane=lane)
-        return parse.ranked(resp.body.get("output") or [])
-
-    async def daily_bars(self, symbol: str, start: date, end: date) -> list[Bar]:
-        """Daily bars in [start, end], oldest first, paging 100 rows per call."""
-        bars: dict[int, Bar] = {}
-        cursor = end
-        while cursor >= start:
-            resp = await self.rest.get(wire.DAILY_CHART, wire.TR_DAILY_CHART, {
-                "FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": symbol,
-                "FID_INPUT_DATE_1": start.strftime("%Y%m%d"),
-                "FID_INPUT_DATE_2": cursor.strftime("%Y%m%d"), "FID_PERIOD_DIV_CODE": "D",
-                "FID_ORG_ADJ_PRC": "0"})
-            page = parse.daily_bars(symbol, resp.body.get("output2") or [])
-            if not page:
-                break
-            for b in page:
-                bars[b.ts_ns] = b
-            oldest = parse.to_day(page[0].ts_ns)
-            if len(page) < wire.DAILY_CHART_ROWS or oldest <= start:
-                break
-            cursor = date.fromordinal(oldest.toordinal() - 1)
-        return [bars[k] for k in sorted(bars)]
-
-    async def minute_bars(self, symbol: str, until_hhmmss: str = "153000", *,
-                          since_ns: int = 0, lane: Lane = Lane.BACKGROUND) -> list[Bar]:
-        """Today's one-minute bars up to ``until_hhmmss`` (back to ``since_ns`` when given),
-        oldest first, 30 per call."""
-        bars: dict[int, Bar] = {}
-        hour = until_hhmmss
-        while True:
-            resp = await self.rest.get(wire.MINUTE_CHART, wire.TR_MINUTE_CHART, {
-                "FID_ETC_CLS_CODE": "", "FID_COND_MRKT_DIV_CODE": "J",
-                "FID_INPUT_ISCD": symbol, "FID_INPUT_HOUR_1": hour,
-                "FID_PW_DATA_INCU_YN": "Y"}, lane=lane)
-            prev = parse.prev_close(resp.body.get("output1") or {})
-            if prev:
-                self.prev_closes[symbol] = prev
-            page = parse.minute_bars(symbol, resp.body.get("output2") or [])
-            new = [b for b in page if b.ts_ns not in bars]
-            for b in new:
-                bars[b.ts_ns] = b
-            if len(page) < wire.MINUTE_CHART_ROWS or not new or page[0].ts_ns <= since_ns:
-                break
-            hour = parse.hhmmss_before(page[0].ts_ns)
-        return [bars[k] for k in sorted(bars)]
-
     # -- notices ------------------------------------------------------------------------
 
     async def _consume_notices(self, stream: KisStream) -> None:
@@ -361,15 +278,22 @@ class KisBroker:
             return
         t = self._orders[coid]
         now = self.clock.now_ns()
+        t.heard_ns = now
+        if n.is_fill and 0 < n.quantity <= t.recovered:           # counted from REST already
+            t.recovered -= n.quantity
+            log.info("kis_notice_already_recovered", coid=coid, odno=n.order_no,
+                     quantity=str(n.quantity))
+            return
         if n.kind == "1" and not n.is_fill and not n.refused:     # modified: new ODNO
             t.odno = n.order_no
             self._by_odno[n.order_no] = coid
             return
         if n.refused:
+            t.closed = True
             self._events.put_nowait(OrderEvent(coid, OrderStatus.REJECTED, now, odno,
                                                t.filled, reason="refused by KIS"))
         elif n.is_fill:
-            t.filled += n.quantity
+            t.add_fill(n.quantity, n.price)
             self._events.put_nowait(Fill("kis", self.account, f"{n.order_no}:{t.filled}", coid,
                                         n.symbol, n.side, n.quantity, n.price, Decimal(0),
                                         Decimal(0), now, t.order.strategy))
@@ -378,8 +302,61 @@ class KisBroker:
                 coid, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now,
                 t.odno, t.filled))
         elif n.kind == "2":
+            t.closed = True
             self._events.put_nowait(OrderEvent(coid, OrderStatus.CANCELLED, now, t.odno,
                                                t.filled))
+
+    async def catch_up(self) -> int:
+        """Read today's orders and emit the fills and cancellations the notices missed;
+        returns how many events were emitted."""
+        open_ = {t.odno: (c, t) for c, t in self._orders.items() if t.odno and not t.closed}
+        if not open_:
+            return 0
+        rows = await self.today_orders(lane=Lane.BACKGROUND)
+        self.catch_ups += 1
+        now = self.clock.now_ns()
+        seen: set[str] = set()
+        emitted = 0
+        for row in rows:
+            hit = open_.get(row.order_no)
+            if hit is None:
+                continue
+            seen.add(row.order_no)
+            for ev in recover(hit[1], hit[0], row, self.account, now):
+                if isinstance(ev, Fill):
+                    self.recovered_fills += 1
+                    log.warning("kis_fill_recovered", coid=ev.client_order_id,
+                                trade_id=ev.trade_id, quantity=str(ev.quantity),
+                                price=str(ev.price))
+                self._events.put_nowait(ev)
+                emitted += 1
+        today = parse.kst_day(now)
+        for odno, (_, t) in open_.items():       # day orders of earlier days have expired
+            if odno not in seen and parse.kst_day(t.sent_ns) != today:
+                t.closed = True
+        if emitted:
+            await self._persist()
+        return emitted
+
+    async def _catch_up_loop(self) -> None:
+        interval = self.cfg.fill_poll_interval
+        while interval > 0:
+            waiter = asyncio.ensure_future(self._wake.wait())
+            sleeper = asyncio.ensure_future(self.clock.sleep(interval))
+            try:
+                await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                sleeper.cancel()
+            woke = self._wake.is_set()
+            self._wake.clear()
+            quiet_ns = self.clock.now_ns() - int(interval * 1e9)
+            if woke or any(t.odno and not t.closed and t.heard_ns <= quiet_ns
+                           for t in self._orders.values()):
+                try:
+                    await self.catch_up()
+                except Exception as e:            # the next round tries again
+                    log.warning("kis_catch_up_failed", error=f"{type(e).__name__}: {e}"[:200])
 
     async def events(self) -> AsyncIterator[BrokerEvent]:
         while True:
@@ -389,4 +366,5 @@ class KisBroker:
         return {"limiter": self.limiter.stats(), "rest": dict(self.rest.counters),
                 "stream": dict(self.stream.counters) if self.stream else {},
                 "unstreamed": sorted(self.stream.unstreamed) if self.stream else [],
-                "tokens_issued": self.auth.issued}
+                "tokens_issued": self.auth.issued, "catch_ups": self.catch_ups,
+                "recovered_fills": self.recovered_fills}

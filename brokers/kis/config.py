@@ -32,6 +32,7 @@ class KisAccountConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ws_max_subscriptions: int = wire.WS_MAX_SUBSCRIPTIONS
     token_refresh_margin: float = 3_600.0     # renew a cached token this long before expiry
     read_retries: int = 3
+    fill_poll_interval: float = 5.0           # s; read today's orders when notices are quiet
 
     @property
     def rest_base(self) -> str:

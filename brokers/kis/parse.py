@@ -88,6 +88,7 @@ class OrderRow(msgspec.Struct, frozen=True):
     remaining: Decimal
     cancelled: Decimal
     hhmmss: str
+    filled_amount: Decimal = Decimal(0)   # tot_ccld_amt: exact value of all fills so far
 
 
 # -- numbers ------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ def order_rows(rows: list[Json]) -> list[OrderRow]:
                      str(r.get("pdno", "")), side_of(str(r.get("sll_buy_dvsn_cd", ""))),
                      dec(r, "ord_qty"), dec(r, "ord_unpr"), dec(r, "tot_ccld_qty"),
                      dec(r, "avg_prvs"), dec(r, "rmn_qty"), dec(r, "cncl_cfrm_qty"),
-                     str(r.get("ord_tmd", ""))) for r in rows]
+                     str(r.get("ord_tmd", "")), dec(r, "tot_ccld_amt")) for r in rows]
 
 
 # -- WebSocket ----------------------------------------------------------------------------

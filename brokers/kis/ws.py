@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -60,6 +60,7 @@ class KisStream:
         self._approval = ""
         self._closed = False
         self.connected = asyncio.Event()
+        self.on_reconnect: Callable[[], None] | None = None   # called after a gap
         self.counters = {"frames": 0, "bad_frames": 0, "undecryptable": 0, "reconnects": 0,
                          "dropped": 0, "refused": 0, "pings": 0}
 
@@ -113,6 +114,8 @@ class KisStream:
                         await self._send_sub(sub, "1")
                     self.connected.set()
                     if down_since is not None:
+                        if self.on_reconnect is not None:
+                            self.on_reconnect()
                         self._put_market(StreamGap(down_since, self._clock.now_ns(),
                                                    tuple(self.wanted)))
                         down_since = None

@@ -3,7 +3,8 @@
 ``KisSimulator(settings, clock=...)`` builds an aiohttp application (``.app()``) that tests
 mount with ``aiohttp.test_utils.TestServer`` and ``python -m brokers.kis.simulator`` serves.
 With ``auto_step`` the market advances every ``step_interval`` seconds of the injected clock
-and PINGPONG goes out every ``ping_interval``; tests may instead call :meth:`step` directly.
+and PINGPONG goes out every ``ping_interval`` wall-clock seconds; tests may instead call
+:meth:`step` directly.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ class KisSimulator:
             self._tasks.append(loop.create_task(self._every(self.settings.step_interval,
                                                             self.step)))
         if self.settings.ping_interval > 0:
+            # the heartbeat runs on wall time, as KIS's does, whatever the market speed
             self._tasks.append(loop.create_task(self._every(self.settings.ping_interval,
-                                                            self.ping)))
+                                                            self.ping, wall=True)))
         log.info("kis_sim_started", domain=self.settings.domain,
                  day=kst_yyyymmdd(self.clock.now_ns()))
         yield
@@ -117,10 +119,13 @@ class KisSimulator:
         self._tasks.clear()
         await self.hub.close_all()
 
-    async def _every(self, seconds: float, fn: object) -> None:
+    async def _every(self, seconds: float, fn: object, *, wall: bool = False) -> None:
         assert callable(fn)
         while True:
-            await self.clock.sleep(seconds)
+            if wall:
+                await asyncio.sleep(seconds)
+            else:
+                await self.clock.sleep(seconds)
             try:
                 fn()
             except Exception:                    # a simulator bug must not stop the loop
