@@ -296,7 +296,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
 
     def first() -> bytes:
-        return _dumps(d.hub.snapshot()).encode()
+        return d.hub.encoded_snapshot()
 
     def on_message(text: str) -> bytes | None:
         return b'{"t":"pong"}' if text == "ping" else None
@@ -304,6 +304,19 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await d.broadcaster.serve(ws, request.transport, str(request[CLAIMS]["sub"]), first,
                               on_message)
     return ws
+
+
+async def fanout(request: web.Request) -> web.Response:
+    """The WebSocket fan-out's counters, publish time and event-loop lag (ms) over the
+    samples taken since ``?since=<unix ns>`` (default: all kept)."""
+    d = _d(request)
+    try:
+        since = int(request.query.get("since", "0"))
+    except ValueError:
+        raise BadRequest("since must be Unix nanoseconds") from None
+    return web.json_response(d.broadcaster.stats(since)
+                             | {"loop_lag_ms": d.lag.samples.summary(since),
+                                "gc_full_ms": d.lag.gc_full_ms.summary(since)})
 
 
 def add_routes(r: web.UrlDispatcher) -> None:
@@ -330,4 +343,5 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/api/reports", reports)
     r.add_get("/api/reports/{id}", report)
     r.add_get("/api/reports/{id}/html", report_html)
+    r.add_get("/api/fanout", fanout)
     r.add_get("/ws", websocket)

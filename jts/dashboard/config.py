@@ -26,4 +26,8 @@ class DashboardConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16_777_216)] = 262_144
     # unsent bytes a WebSocket client may fall behind before it is closed (it reconnects)
     ws_backlog_bytes: Annotated[int, msgspec.Meta(ge=65_536)] = 4_000_000
+    # unsent bytes after which a client gets no more deltas, then one resync snapshot once
+    # it has drained; closed (it reconnects) if still behind after ws_behind_timeout seconds
+    ws_behind_bytes: Annotated[int, msgspec.Meta(ge=4096)] = 262_144
+    ws_behind_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     max_ws_clients: Annotated[int, msgspec.Meta(ge=1)] = 5000

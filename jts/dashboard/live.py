@@ -267,6 +267,9 @@ class Hub:
                 "pnl": self.pnl_series(), "perf": self.performance(),
                 "surge": self.surge_candidates()}
 
+    def encoded_snapshot(self) -> bytes:
+        return _enc.encode(self.snapshot())
+
     def build_update(self) -> bytes:
         """The next update message (also advances ``seq`` and samples the P&L)."""
         self._watch_state()
@@ -308,11 +311,20 @@ class Hub:
                 self._new_alerts.append(d)
 
     async def run(self) -> None:
-        """Drain inputs and push one update per interval until cancelled."""
+        """Drain inputs and push one update per interval until cancelled. Paced on
+        deadlines (start + k·interval), so the time spent building and publishing does not
+        stretch the period; after a stall longer than one interval it restarts from now
+        rather than bursting the missed updates."""
         self.on_prices(dict(self.app.last_prices))
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
             self.drain_inputs()
             msg = self.build_update()
             if self.broadcaster is not None and self.broadcaster.clients:
                 self.broadcaster.publish(msg)
-            await asyncio.sleep(self.push_interval)
+            due += self.push_interval
+            now = loop.time()
+            if due < now - self.push_interval:
+                due = now
+            await asyncio.sleep(max(0.0, due - now))

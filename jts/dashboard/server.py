@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
+from jts.clock import LiveClock
 from jts.dashboard.auth import PasswordStore, RateLimiter, TokenError, TokenSigner, load_secret
 from jts.dashboard.live import Hub
+from jts.dashboard.metrics import LoopLag
 from jts.dashboard.strategies import BadRequest, NotAvailable, StrategyService
 from jts.dashboard.ws import Broadcaster
 from jts.errors import DaemonError, JTSError
@@ -61,6 +63,7 @@ class Dashboard:
     login_ip: RateLimiter
     login_user: RateLimiter
     api_limit: RateLimiter
+    lag: LoopLag = field(default_factory=lambda: LoopLag(LiveClock()))
     kill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     revoked: dict[str, int] = field(default_factory=dict)      # jti → exp
     url: str = ""
@@ -221,7 +224,8 @@ def make_dashboard(app: App, cfg: Config, docs: Documents | None) -> Dashboard:
     tls = bool(dc.tls_cert and dc.tls_key)
     secure = dc.secure_cookies == "true" or (dc.secure_cookies == "auto" and tls)
     hub = Hub(app, push_interval=dc.push_interval)
-    bc = Broadcaster(dc.ws_backlog_bytes, dc.max_ws_clients)
+    bc = Broadcaster(dc.ws_backlog_bytes, dc.max_ws_clients, behind_bytes=dc.ws_behind_bytes,
+                     behind_timeout=dc.ws_behind_timeout, snapshot=hub.encoded_snapshot)
     hub.broadcaster = bc
     per_min = dc.login_attempts_per_minute
     return Dashboard(
@@ -286,6 +290,7 @@ async def run_dashboard(app: App, cfg: Config) -> None:
     docs = await open_docs(cfg)
     d = make_dashboard(app, cfg, docs)
     runner: web.AppRunner | None = None
+    lag = asyncio.get_running_loop().create_task(d.lag.run(), name="dashboard-loop-lag")
     try:
         runner = await start_site(d, cfg)
         app.dashboard_url = d.url           # type: ignore[attr-defined]
@@ -293,6 +298,7 @@ async def run_dashboard(app: App, cfg: Config) -> None:
         log.info("dashboard_listening", url=d.url, tls=d.url.startswith("https"))
         await d.hub.run()
     finally:
+        lag.cancel()
         d.hub.close()
         await d.broadcaster.close_all()
         if runner is not None:
