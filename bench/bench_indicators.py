@@ -1,13 +1,25 @@
 """Indicator throughput vs TA-Lib, and streaming strategy update cost per tick.
 
-Run: .venv/bin/python bench/bench_indicators.py [n_symbols]
-Measures N symbols (default 20) x 97,500 one-minute bars (~one KRX year: 250 days x 390 min)
-and scales linearly to 500 symbols. pandas-ta is included when importable (it needs
-Python >= 3.12, so on this 3.11 venv it is reported as unavailable).
+Run: .venv/bin/python bench/bench_indicators.py [n_symbols] [--rounds R]
+Batch: N symbols (default 20) x 97,500 one-minute bars (~one KRX year: 250 days x 390 min),
+scaled linearly to 500 symbols. Method, so that the two libraries are compared fairly:
+- both get the very same input: each symbol's row of one C-contiguous float64 array;
+- every function is called once before timing (JTS: loads/compiles its numba kernel, so
+  compilation is excluded; TA-Lib: first-call work);
+- R rounds (default 7) interleave the two libraries (JTS then TA-Lib, then the other way round),
+  each round timing every symbol once, in CPU time of this process (`time.process_time`: other
+  processes on a shared machine inflate it less than wall time);
+- reported: medians over the rounds (µs per 97,500-bar call, Mbars/s), the median of the
+  per-round speed ratios and their range, and the load average before and after.
+pandas-ta is included when importable (it needs Python >= 3.12, so on this 3.11 venv it is
+reported as unavailable).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +34,7 @@ from jts.strategy import load_strategy
 
 BARS = 97_500
 FULL = 500
+Fn = Callable[[np.ndarray], object]
 
 
 def series(n_sym: int) -> np.ndarray:
@@ -29,18 +42,35 @@ def series(n_sym: int) -> np.ndarray:
     return 10_000 + np.cumsum(rng.normal(0, 5, (n_sym, BARS)), axis=1)
 
 
-def timed(fn: Callable[[np.ndarray], object], data: np.ndarray, reps: int = 3) -> float:
-    fn(data[0])  # compile / warm
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        for row in data:
-            fn(row)
-        best = min(best, time.perf_counter() - t)
-    return best
+def cpu_over_rows(fn: Fn, data: np.ndarray) -> float:
+    """CPU seconds to run fn over every row of data once."""
+    t = time.process_time()
+    for row in data:
+        fn(row)
+    return time.process_time() - t
 
 
-def batch_table(n_sym: int) -> None:
+def interleaved(ours: Fn, ref: Fn, data: np.ndarray, rounds: int
+                ) -> tuple[list[float], list[float]]:
+    ours(data[0])  # compile / load the cached kernel
+    ref(data[0])
+    a: list[float] = []
+    b: list[float] = []
+    for r in range(rounds):
+        if r % 2 == 0:
+            a.append(cpu_over_rows(ours, data))
+            b.append(cpu_over_rows(ref, data))
+        else:
+            b.append(cpu_over_rows(ref, data))
+            a.append(cpu_over_rows(ours, data))
+    return a, b
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def batch_table(n_sym: int, rounds: int) -> None:
     import talib
 
     try:
@@ -49,8 +79,7 @@ def batch_table(n_sym: int) -> None:
     except ImportError:
         pta = None
     data = series(n_sym)
-    cases: list[tuple[str, Callable[[np.ndarray], object], Callable[[np.ndarray], object],
-                      Callable[[np.ndarray], object] | None]] = [
+    cases: list[tuple[str, Fn, Fn, Fn | None]] = [
         ("SMA(20)", lambda x: ji.sma(x, 20), lambda x: talib.SMA(x, 20),
          (lambda x: pta.sma(pd.Series(x), 20)) if pta else None),
         ("EMA(20)", lambda x: ji.ema(x, 20), lambda x: talib.EMA(x, 20),
@@ -64,18 +93,24 @@ def batch_table(n_sym: int) -> None:
          (lambda x: pta.bbands(pd.Series(x), 20, 2.0)) if pta else None),
     ]
     n_bars = n_sym * BARS
-    print(f"\n### Batch: {n_sym} symbols x {BARS:,} bars measured, scaled to {FULL} symbols\n")
-    print("| indicator | JTS Mbars/s | TA-Lib Mbars/s | pandas-ta Mbars/s | JTS 500-sym s "
-          "| TA-Lib 500-sym s | JTS/TA-Lib speed |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"\n### Batch: {n_sym} symbols x {BARS:,} bars, {rounds} interleaved rounds "
+          f"(CPU time, medians), scaled to {FULL} symbols\n")
+    print(f"load average before: {load()}\n")
+    print("| indicator | JTS µs/call | TA-Lib µs/call | JTS Mbars/s | TA-Lib Mbars/s "
+          "| pandas-ta Mbars/s | JTS 500-sym s | TA-Lib 500-sym s | JTS/TA-Lib speed (range) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    scale = FULL / n_sym
     for name, ours, ref, pt in cases:
-        a = timed(ours, data)
-        b = timed(ref, data)
-        c = timed(pt, data, 1) if pt else None
-        scale = FULL / n_sym
+        a, b = interleaved(ours, ref, data, rounds)
+        ma, mb = statistics.median(a), statistics.median(b)
+        ratios = sorted(y / x for x, y in zip(a, b, strict=True))
+        c = cpu_over_rows(pt, data) if pt else None
         pts = f"{n_bars / c / 1e6:.1f}" if c else "n/a (needs Python ≥ 3.12)"
-        print(f"| {name} | {n_bars / a / 1e6:.1f} | {n_bars / b / 1e6:.1f} | {pts} | "
-              f"{a * scale:.2f} | {b * scale:.2f} | {b / a:.2f}x |")
+        print(f"| {name} | {ma / n_sym * 1e6:.0f} | {mb / n_sym * 1e6:.0f} | "
+              f"{n_bars / ma / 1e6:.1f} | {n_bars / mb / 1e6:.1f} | {pts} | "
+              f"{ma * scale:.3f} | {mb * scale:.3f} | "
+              f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}–{ratios[-1]:.2f}) |")
+    print(f"\nload average after: {load()}")
 
 
 def stream_table() -> None:
@@ -93,8 +128,10 @@ def stream_table() -> None:
         src.unlink()
     print("\n### Streaming: five-indicator strategy (EMA×2, RSI, SMA, BBANDS, MACD), "
           "one closed bar per symbol per batch\n")
-    print("| symbols per batch | batches | µs per batch | µs per tick per symbol |")
-    print("|---:|---:|---:|---:|")
+    print(f"load average before: {load()}\n")
+    print("| symbols per batch | batches | µs per batch (wall) | µs per tick per symbol (wall) "
+          "| µs per tick per symbol (CPU) |")
+    print("|---:|---:|---:|---:|---:|")
     rng = np.random.default_rng(1)
     for n_sym in (1, 60, 500, 2000):
         ev = cs.stream(n_sym)
@@ -113,14 +150,22 @@ def stream_table() -> None:
         rows[..., 5] = rows[..., 4] * px
         ev.update_batch(sym, rows[0], pos, held, ep)  # compile / warm
         t = time.perf_counter()
+        c = time.process_time()
         for s in range(1, steps):
             ev.update_batch(sym, rows[s], pos, held, ep)
-        dt = time.perf_counter() - t
-        per_batch = dt / (steps - 1) * 1e6
-        print(f"| {n_sym} | {steps - 1} | {per_batch:.1f} | {per_batch / n_sym:.3f} |")
+        cpu = (time.process_time() - c) / (steps - 1) * 1e6
+        per_batch = (time.perf_counter() - t) / (steps - 1) * 1e6
+        print(f"| {n_sym} | {steps - 1} | {per_batch:.1f} | {per_batch / n_sym:.3f} "
+              f"| {cpu / n_sym:.3f} |")
+    print(f"\nload average after: {load()}")
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    batch_table(n)
-    stream_table()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n_symbols", nargs="?", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--no-stream", action="store_true", help="batch table only")
+    args = ap.parse_args()
+    batch_table(args.n_symbols, args.rounds)
+    if not args.no_stream:
+        stream_table()

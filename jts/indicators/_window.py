@@ -5,18 +5,55 @@ Every streaming kernel keeps its state in a slice of one float64 row ``st`` star
 zeros is a fresh state. Leading NaN inputs are skipped (TA-Lib's wrapper starts at the first
 non-NaN value); a NaN after the start propagates through the arithmetic as it does in TA-Lib.
 
-The helpers mirror TA-Lib's C loops operation for operation, so batch (a loop over these) and
-TA-Lib agree to rounding and the streaming form equals the batch form bit for bit.
+The helpers follow TA-Lib's C loops (seeding, warm-up, zero tests) and agree with TA-Lib to
+rounding; three recurrences are rearranged for a shorter dependency chain (SMA: one add per bar;
+EMA: one fused multiply-add per bar; variance: sums re-centred on a recent value and recomputed
+every ``recenter_every(n)`` bars). ``fast.py`` repeats the same operations, so the streaming
+form equals the batch form bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 NAN = np.nan
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
+    """a * b + c with one rounding (llvm.fma): explicit, so batch and streaming fuse alike."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        d = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+fma: Any = _fma  # typed loosely: mypy sees the intrinsic's typing signature, numba the call
+
+
+@nb.njit(cache=True, inline="always")
+def ema_coef(k):  # type: ignore[no-untyped-def]
+    """(a, k') with a = 1 - k rounded and k' = 1 - a exact, so a + k' == 1 and an EMA of a
+    constant stays exactly that constant."""
+    a = 1.0 - k
+    return a, 1.0 - a
+
+
+@nb.njit(cache=True, inline="always")
+def recenter_every(n):  # type: ignore[no-untyped-def]
+    """Bars between recomputations of the re-centred variance sums (see ``msd_upd``)."""
+    return max(1024, 4 * n)
 
 
 @nb.njit(cache=True, inline="always")
@@ -38,24 +75,31 @@ def ring_ago(st, rb, size, count, k):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True)
 def sma_upd(st, o, x, n):  # type: ignore[no-untyped-def]
-    """Simple moving average. State: count, sum, ring[n] (size n+2)."""
+    """Simple moving average. State: count, window sum, ring[n] (size n+2).
+
+    The sum is seeded like TA-Lib's, then updated with ``sum += x - x[n bars ago]``.
+    """
     c = st[o]
     if c == 0 and math.isnan(x):
         return NAN
-    rb = o + 2
-    ring_put(st, rb, n, c, x)
-    st[o + 1] += x
+    slot = o + 2 + int(c) % n
     st[o] = c + 1
-    if c + 1 < n:
-        return NAN
-    out = st[o + 1] / n
-    st[o + 1] -= ring_ago(st, rb, n, c, n - 1)
-    return out
+    if c < n:
+        st[slot] = x
+        st[o + 1] += x
+        if c < n - 1:
+            return NAN
+        return st[o + 1] / n
+    old = st[slot]
+    st[slot] = x
+    st[o + 1] += x - old
+    return st[o + 1] / n
 
 
-@nb.njit(cache=True, fastmath={"contract"})  # fused multiply-add, exactly as TA-Lib's build
+@nb.njit(cache=True)
 def ema_upd(st, o, x, n, k):  # type: ignore[no-untyped-def]
-    """EMA seeded with the SMA of the first n values (TA-Lib default). State: count, value."""
+    """EMA seeded with the SMA of the first n values (TA-Lib default), then
+    ``e = fma(1 - k, e, k * x)``. State: count, value."""
     c = st[o]
     if c == 0 and math.isnan(x):
         return NAN
@@ -66,7 +110,8 @@ def ema_upd(st, o, x, n, k):  # type: ignore[no-untyped-def]
     if c == n - 1:
         st[o + 1] = (st[o + 1] + x) / n
     else:
-        st[o + 1] = ((x - st[o + 1]) * k) + st[o + 1]
+        a, kk = ema_coef(k)
+        st[o + 1] = fma(a, st[o + 1], kk * x)
     return st[o + 1]
 
 
@@ -93,31 +138,61 @@ def wma_upd(st, o, x, n):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def var_upd(st, o, x, n):  # type: ignore[no-untyped-def]
-    """Population variance (TA-Lib VAR running sums). State: count, s1, s2, ring[n]."""
+def msd_sums(st, o, n):  # type: ignore[no-untyped-def]
+    """Recompute the re-centred sums from the ring; the newest value becomes the centre."""
+    rb = o + 4
+    c = int(st[o]) - 1  # number of the newest value
+    ctr = st[rb + c % n]
+    s1 = 0.0
+    s2 = 0.0
+    for j in range(c - n + 1, c + 1):
+        y = st[rb + j % n] - ctr
+        s1 += y
+        s2 += y * y
+    st[o + 1] = s1
+    st[o + 2] = s2
+    st[o + 3] = ctr
+
+
+@nb.njit(cache=True)
+def msd_upd(st, o, x, n):  # type: ignore[no-untyped-def]
+    """Rolling mean and population variance (TA-Lib VAR's ``E[y²] - E[y]²`` on values re-centred
+    on a recent one, recomputed every ``recenter_every(n)`` bars; a NaN inside the window
+    stays). State: count, s1, s2, centre, ring[n] (size n+4). Returns (mean, var)."""
     c = st[o]
     if c == 0 and math.isnan(x):
-        return NAN
-    rb = o + 3
-    ring_put(st, rb, n, c, x)
+        return NAN, NAN
+    slot = o + 4 + int(c) % n
+    old = st[slot]
+    st[slot] = x
     st[o] = c + 1
-    st[o + 1] += x
-    st[o + 2] += x * x
     if c < n - 1:
-        return NAN
-    m1 = st[o + 1] / n
-    m2 = st[o + 2] / n
-    t = ring_ago(st, rb, n, c, n - 1)
-    st[o + 1] -= t
-    st[o + 2] -= t * t
-    return m2 - (m1 * m1)
+        return NAN, NAN
+    if (c - (n - 1)) % recenter_every(n) == 0:
+        if st[o + 1] == st[o + 1]:  # not NaN: a NaN that entered the window stays
+            msd_sums(st, o, n)
+    else:
+        ctr = st[o + 3]
+        yn = x - ctr
+        yo = old - ctr
+        d = yn - yo
+        st[o + 1] += d
+        st[o + 2] += d * (yn + yo)
+    my = st[o + 1] / n
+    return st[o + 3] + my, st[o + 2] * (1.0 / n) - my * my
+
+
+@nb.njit(cache=True)
+def var_upd(st, o, x, n):  # type: ignore[no-untyped-def]
+    """Population variance (see ``msd_upd``; same state)."""
+    return msd_upd(st, o, x, n)[1]
 
 
 @nb.njit(cache=True)
 def sd_from_var(v):  # type: ignore[no-untyped-def]
-    if math.isnan(v):
-        return NAN
-    return math.sqrt(v) if not v < 0.00000001 else 0.0
+    """sqrt(v), 0 below TA-Lib's 1e-8, NaN stays NaN (written branch-free so it vectorizes)."""
+    sd = math.sqrt(abs(v))
+    return 0.0 if v < 0.00000001 else sd
 
 
 @nb.njit(cache=True)

@@ -1,7 +1,10 @@
 """Dedicated batch loops for the hottest indicators (SMA, EMA, RSI, MACD, BBANDS).
 
-Same arithmetic, in the same order, as the streaming kernels (tests assert bit equality),
-but with state in registers instead of a state row, so they run at C speed.
+The same arithmetic, in the same order, as the streaming kernels in ``_window``/``momentum``/
+``volatility`` (tests assert bit equality), with the state in registers. Each loop carries one
+short dependency chain per bar (SMA: one add; EMA/MACD/RSI: one fused multiply-add; BBANDS: one
+add per sum), outputs are allocated once with only the warm-up written as NaN, and BBANDS takes
+its square roots in a second, vectorized pass over cache-sized blocks.
 """
 
 from __future__ import annotations
@@ -10,6 +13,10 @@ import math
 
 import numba as nb
 import numpy as np
+
+from jts.indicators._window import ema_coef, fma, recenter_every
+
+BLOCK = 512  # BBANDS: bars per block (the block's three outputs stay in L1 between passes)
 
 
 @nb.njit(cache=True)
@@ -33,28 +40,31 @@ def sma(x, n):  # type: ignore[no-untyped-def]
     m = x.shape[0]
     b = first_valid(x)
     out = nan_head(m, b + n - 1)
+    if b + n - 1 >= m:
+        return out
     s = 0.0
-    for i in range(b, min(b + n - 1, m)):
+    for i in range(b, b + n):
         s += x[i]
-    for i in range(b + n - 1, m):
-        s += x[i]
+    out[b + n - 1] = s / n
+    for i in range(b + n, m):
+        s += x[i] - x[i - n]
         out[i] = s / n
-        s -= x[i - n + 1]
     return out
 
 
-@nb.njit(cache=True, fastmath={"contract"})  # FMA like TA-Lib's build (bit-identical EMA)
+@nb.njit(cache=True)
 def ema_into(x, n, k, out, b):  # type: ignore[no-untyped-def]
     m = x.shape[0]
     if b + n - 1 >= m:
         return
+    a, kk = ema_coef(k)
     s = 0.0
     for i in range(b, b + n - 1):
         s += x[i]
     e = (s + x[b + n - 1]) / n
     out[b + n - 1] = e
     for i in range(b + n, m):
-        e = ((x[i] - e) * k) + e
+        e = fma(a, e, kk * x[i])
         out[i] = e
 
 
@@ -92,15 +102,15 @@ def rsi(x, n):  # type: ignore[no-untyped-def]
     for i in range(b + n + 1, m):
         d = x[i] - prev
         prev = x[i]
-        # Wilder smoothing with a precomputed 1/n (TA-Lib divides: ≤ few-ulp difference)
-        lo = lo * a - min(d, 0.0) * inv
-        g = g * a + max(d, 0.0) * inv
+        # Wilder smoothing with a precomputed 1/n and FMA (TA-Lib divides: ≤ few-ulp apart)
+        lo = fma(lo, a, max(-d, 0.0) * inv)
+        g = fma(g, a, max(d, 0.0) * inv)
         t = g + lo
         out[i] = 100.0 * (g / t) if not (-1e-8 < t < 1e-8) else 0.0
     return out
 
 
-@nb.njit(cache=True, fastmath={"contract"})
+@nb.njit(cache=True)
 def macd(x, fast, slow, sig):  # type: ignore[no-untyped-def]
     """One fused pass: slow EMA, fast EMA (seeded over the slow window's tail, as TA-Lib),
     line, signal EMA and histogram."""
@@ -113,9 +123,11 @@ def macd(x, fast, slow, sig):  # type: ignore[no-untyped-def]
     line = nan_head(m, start)
     sgl = nan_head(m, start)
     hist = nan_head(m, start)
-    if s0 >= m:
+    if start >= m:
         return line, sgl, hist
-    ks, kf, kg = 2.0 / (slow + 1), 2.0 / (fast + 1), 2.0 / (sig + 1)
+    a_s, k_s = ema_coef(2.0 / (slow + 1))
+    a_f, k_f = ema_coef(2.0 / (fast + 1))
+    a_g, k_g = ema_coef(2.0 / (sig + 1))
     ss = 0.0
     sf = 0.0
     for i in range(b, s0):
@@ -126,49 +138,89 @@ def macd(x, fast, slow, sig):  # type: ignore[no-untyped-def]
     ef = (sf + x[s0]) / fast
     v = ef - es
     sg = 0.0
-    for i in range(s0, m):
-        if i > s0:
-            xi = x[i]
-            es = ((xi - es) * ks) + es
-            ef = ((xi - ef) * kf) + ef
-            v = ef - es
-        if i < start:
-            sg += v
-            continue
-        if i == start:
-            sg = (sg + v) / sig
-        else:
-            sg = ((v - sg) * kg) + sg
+    for i in range(s0 + 1, start + 1):  # the signal's seed: the first sig line values
+        sg += v
+        xi = x[i]
+        es = fma(a_s, es, k_s * xi)
+        ef = fma(a_f, ef, k_f * xi)
+        v = ef - es
+    sg = (sg + v) / sig
+    line[start] = v
+    sgl[start] = sg
+    hist[start] = v - sg
+    for i in range(start + 1, m):
+        xi = x[i]
+        es = fma(a_s, es, k_s * xi)
+        ef = fma(a_f, ef, k_f * xi)
+        v = ef - es
+        sg = fma(a_g, sg, k_g * v)
         line[i] = v
         sgl[i] = sg
         hist[i] = v - sg
     return line, sgl, hist
 
 
-@nb.njit(cache=True, fastmath={"contract"})
+@nb.njit(cache=True)
+def _bands(u, mid, lo, up, dn):  # type: ignore[no-untyped-def]
+    """u holds the variance on entry; write the bands. Index from 0 so it vectorizes."""
+    for j in range(u.shape[0]):
+        v = u[j]
+        sd = math.sqrt(abs(v))
+        sd = 0.0 if v < 0.00000001 else sd
+        md = mid[j]
+        u[j] = fma(sd, up, md)
+        lo[j] = fma(sd, -dn, md)
+
+
+@nb.njit(cache=True)
+def _sums(x, i, n):  # type: ignore[no-untyped-def]
+    """Window sums of x[i-n+1..i] re-centred on x[i] (as ``_window.msd_sums``)."""
+    ctr = x[i]
+    s1 = 0.0
+    s2 = 0.0
+    for q in range(i - n + 1, i + 1):
+        y = x[q] - ctr
+        s1 += y
+        s2 += y * y
+    return ctr, s1, s2
+
+
+@nb.njit(cache=True)
 def bbands(x, n, up, dn):  # type: ignore[no-untyped-def]
     m = x.shape[0]
     b = first_valid(x)
     u = nan_head(m, b + n - 1)
     mid = nan_head(m, b + n - 1)
     lo = nan_head(m, b + n - 1)
+    i = b + n - 1
+    if i >= m:
+        return u, mid, lo
+    inv = 1.0 / n
+    every = recenter_every(n)
+    ctr = 0.0
     s1 = 0.0
     s2 = 0.0
-    for i in range(b, min(b + n - 1, m)):
-        s1 += x[i]
-        s2 += x[i] * x[i]
-    for i in range(b + n - 1, m):
-        v = x[i]
-        s1 += v
-        s2 += v * v
-        md = s1 / n
-        m2 = s2 / n
-        t = x[i - n + 1]
-        s1 -= t
-        s2 -= t * t
-        m2 -= md * md
-        sd = math.sqrt(m2) if not m2 < 0.00000001 else 0.0
-        u[i] = md + sd * up
-        mid[i] = md
-        lo[i] = md - sd * dn
+    while i < m:  # one segment per re-centring
+        if s1 == s1:  # a NaN that entered the window stays (as the streaming form)
+            ctr, s1, s2 = _sums(x, i, n)
+        my = s1 / n
+        mid[i] = ctr + my
+        u[i] = s2 * inv - my * my
+        seg = min(i + every, m)
+        j0 = i + 1
+        while j0 < seg:
+            e = min(j0 + BLOCK, seg)
+            for j in range(j0, e):
+                yn = x[j] - ctr
+                yo = x[j - n] - ctr
+                d = yn - yo
+                s1 += d
+                s2 += d * (yn + yo)
+                my = s1 / n
+                mid[j] = ctr + my
+                u[j] = s2 * inv - my * my
+            _bands(u[j0:e], mid[j0:e], lo[j0:e], up, dn)
+            j0 = e
+        _bands(u[i:i + 1], mid[i:i + 1], lo[i:i + 1], up, dn)
+        i = seg
     return u, mid, lo

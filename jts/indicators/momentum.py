@@ -10,7 +10,7 @@ import math
 
 import numba as nb
 
-from jts.indicators._window import NAN, ema_upd, extreme_upd, is_zero, sma_upd
+from jts.indicators._window import NAN, ema_upd, extreme_upd, fma, is_zero, sma_upd
 
 RSI, ROC, MOM, MACD, PPO, STOCH, STOCHRSI, WILLR, CCI, MFI, ADX, AROON = range(20, 32)
 
@@ -66,8 +66,8 @@ def rsi_upd(st, o, x, n):  # type: ignore[no-untyped-def]
     else:
         a = (n - 1) / n
         inv = 1.0 / n
-        st[o + 3] = st[o + 3] * a - min(d, 0.0) * inv
-        st[o + 2] = st[o + 2] * a + max(d, 0.0) * inv
+        st[o + 3] = fma(st[o + 3], a, max(-d, 0.0) * inv)
+        st[o + 2] = fma(st[o + 2], a, max(d, 0.0) * inv)
     t = st[o + 2] + st[o + 3]
     return 100.0 * (st[o + 2] / t) if not is_zero(t) else 0.0
 

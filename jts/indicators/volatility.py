@@ -7,7 +7,17 @@ import math
 
 import numba as nb
 
-from jts.indicators._window import NAN, ema_upd, extreme_upd, is_zero, sd_from_var, sma_upd, var_upd
+from jts.indicators._window import (
+    NAN,
+    ema_upd,
+    extreme_upd,
+    fma,
+    is_zero,
+    msd_upd,
+    sd_from_var,
+    sma_upd,
+    var_upd,
+)
 
 TRANGE, ATR, NATR, STDDEV, BBANDS, KELTNER, DONCHIAN, ZSCORE, MAX, MIN, LINREG_SLOPE = range(50, 61)
 
@@ -19,15 +29,15 @@ def state_size(kind: int, p: tuple[float, ...]) -> int:
     if kind in (ATR, NATR):
         return 4
     if kind == STDDEV:
-        return n + 3
+        return n + 4
     if kind == BBANDS:
-        return n + 3
+        return n + 4
     if kind == KELTNER:
         return 2 + 4
     if kind == DONCHIAN:
         return 2 * (n + 3)
     if kind == ZSCORE:
-        return (n + 2) + (n + 3)
+        return (n + 2) + (n + 4)
     if kind in (MAX, MIN):
         return n + 3
     if kind == LINREG_SLOPE:
@@ -79,7 +89,7 @@ def atr_upd(st, o, h, lw, c_, n):  # type: ignore[no-untyped-def]
     return a
 
 
-@nb.njit(cache=True, fastmath={"contract"})  # FMA, as TA-Lib's build (see fast.bbands)
+@nb.njit(cache=True)
 def step(kind, st, o, x, p, out):  # type: ignore[no-untyped-def]
     n = int(p[0])
     if kind == TRANGE:
@@ -95,35 +105,15 @@ def step(kind, st, o, x, p, out):  # type: ignore[no-untyped-def]
     elif kind == STDDEV:
         out[0] = sd_from_var(var_upd(st, o, x[0], n)) * p[1]
     elif kind == BBANDS:
-        c = st[o]
-        v = x[0]
-        if c == 0 and math.isnan(v):
-            for j in range(5):
-                out[j] = NAN
-            return
-        rb = o + 3
-        st[rb + int(c) % n] = v
-        st[o] = c + 1
-        st[o + 1] += v
-        st[o + 2] += v * v
-        if c < n - 1:
-            for j in range(5):
-                out[j] = NAN
-            return
-        t = st[rb + int(c - n + 1) % n]
-        mid = st[o + 1] / n
-        m2 = st[o + 2] / n
-        st[o + 1] -= t
-        st[o + 2] -= t * t
-        m2 -= mid * mid
-        sd = sd_from_var(m2)
-        up = mid + sd * p[1]
-        lo = mid - sd * p[2]
+        mid, var = msd_upd(st, o, x[0], n)  # NaN in warm-up: every output below is NaN
+        sd = sd_from_var(var)
+        up = fma(sd, p[1], mid)
+        lo = fma(sd, -p[2], mid)
         out[0] = up
         out[1] = mid
         out[2] = lo
         rng = up - lo
-        out[3] = (v - lo) / rng if rng != 0.0 else NAN
+        out[3] = (x[0] - lo) / rng if rng != 0.0 else NAN
         out[4] = rng / mid if mid != 0.0 else NAN
     elif kind == KELTNER:
         m = ema_upd(st, o, x[2], n, 2.0 / (n + 1))

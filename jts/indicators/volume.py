@@ -28,7 +28,7 @@ def state_size(kind: int, p: tuple[float, ...]) -> int:
     if kind == VOLRATIO:
         return (n + 2) + 1
     if kind == SURGE:
-        return (n + 2) + (n + 3) + 3
+        return (n + 2) + (n + 4) + 3
     raise ValueError(kind)
 
 
@@ -89,7 +89,7 @@ def step(kind, st, o, x, p, out):  # type: ignore[no-untyped-def]
         st[mo] = m
     elif kind == SURGE:
         v = x[0]
-        so = o + (n + 2) + (n + 3)
+        so = o + (n + 2) + (n + 4)
         mean, sd, pc = st[so], st[so + 1], st[so + 2]
         full = st[o] >= n
         m = sma_upd(st, o, v, n)
