@@ -115,16 +115,3 @@ def test_agrees_with_talib(kind: str, ours: str, ref: str, inputs: tuple[str, ..
     for g, rr in zip(gots, refs, strict=True):
         _close(g, rr, scale)
 
-
-def test_fast_batch_equals_streaming_kernel_bit_for_bit() -> None:
-    from jts.indicators.api import _run
-
-    c = _data("walk", 500)["close"]
-    assert np.array_equal(ji.sma(c, 20), _run("sma", [c], (20,))[0], equal_nan=True)
-    assert np.array_equal(ji.ema(c, 20), _run("ema", [c], (20,))[0], equal_nan=True)
-    assert np.array_equal(ji.rsi(c, 14), _run("rsi", [c], (14,))[0], equal_nan=True)
-    for a, b in zip(ji.macd(c, 12, 26, 9), _run("macd", [c], (12, 26, 9)), strict=False):
-        assert np.array_equal(a, b, equal_nan=True)
-    for a, b in zip(ji.bbands(c, 20, 2.0, 1.5), _run("bbands", [c], (20, 2.0, 1.5)),
-                    strict=False):
-        assert np.array_equal(a, b, equal_nan=True)
