@@ -19,15 +19,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import re
 import threading
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -36,45 +36,33 @@ import structlog
 
 from jts.errors import StorageError
 from jts.storage.ts_align import AxisMiss, BarArrays, FloatArray, TimeAxis, align, allocate
+from jts.storage.ts_cache import ArrayCache, Draft, cache_key, parts_version
 from jts.storage.ts_native import native_blocks
+from jts.storage.ts_sql import (
+    BAR_FIELDS,
+    BARS_DDL,
+    STORED,
+    TICKS_DDL,
+    TZ,
+    bars_sql,
+    estimate_bytes,
+    parse_timeframe,
+    quote,
+    years_touched,
+)
 from jts.storage.urls import file_path, redact, scheme_of
 from jts.types import Bar, Tick
 
-__all__ = ["BAR_FIELDS", "BarArrays", "ClickHouseTimeSeries", "SeriesInfo", "open_timeseries",
-           "parse_timeframe"]
+__all__ = ["BAR_FIELDS", "TZ", "BarArrays", "ClickHouseTimeSeries", "SeriesInfo",
+           "open_timeseries", "parse_timeframe"]
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-TZ = "Asia/Seoul"
-STORED = ("1m", "1d")
-BAR_FIELDS = ("open", "high", "low", "close", "volume", "value")
-_TF = re.compile(r"^(\d+)(m|h|d|w|mo)$")
-_RESAMPLE = {"open": "argMin(open, ts)", "high": "max(high)", "low": "min(low)",
-             "close": "argMax(close, ts)", "volume": "sum(volume)", "value": "sum(value)"}
-# duplicates of a (timeframe, symbol, ts) key always share a partition: FINAL need not merge
-# across partitions
-_SETTINGS = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 # parallel per-symbol-group readers on the embedded engine (each streams and aligns its own
 # rows on its own core); a server parallelizes one query itself
 READERS = max(1, min(2, os.cpu_count() or 1))
 MIN_GROUP = 16                    # symbols per reader before splitting pays
 _CHDB: dict[str, _Engine] = {}
 _CHDB_LOCK = threading.Lock()
-
-_TICKS_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.ticks (
-    venue LowCardinality(String), symbol LowCardinality(String),
-    ts DateTime64(3, '{TZ}'), recv DateTime64(3, '{TZ}'), price Float64, volume Float64,
-    seq UInt64) ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (symbol, ts)"""
-# Bars are read far more than written: ts is delta-coded (minute steps compress to almost
-# nothing and decode fast); prices are stored raw — LZ4 barely shrinks float64 prices and
-# decoding it was the largest cost of a bulk read (docs/storage.md, "Time series").
-_RAW = "Float64 CODEC(NONE)"
-_BARS_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.bars (
-    symbol LowCardinality(String), timeframe LowCardinality(String),
-    ts DateTime64(3, '{TZ}') CODEC(Delta, LZ4), open {_RAW}, high {_RAW}, low {_RAW},
-    close {_RAW}, volume {_RAW}, value {_RAW})
-    ENGINE = ReplacingMergeTree PARTITION BY (timeframe, toYear(ts))
-    ORDER BY (timeframe, symbol, ts)"""
-
 
 @dataclass(frozen=True)
 class SeriesInfo:
@@ -83,13 +71,6 @@ class SeriesInfo:
     first_ns: int
     last_ns: int
     rows: int
-
-
-def parse_timeframe(tf: str) -> tuple[int, str]:
-    m = _TF.match(tf)
-    if not m or int(m.group(1)) <= 0:
-        raise StorageError(f"timeseries: bad timeframe {tf!r} (use e.g. 1m, 5m, 1h, 1d, 1w, 1mo)")
-    return int(m.group(1)), m.group(2)
 
 
 @dataclass
@@ -128,11 +109,12 @@ class ClickHouseTimeSeries:
     """Time series on ClickHouse (embedded chdb or a server)."""
 
     def __init__(self, url: str, client: Any, database: str,
-                 engine: _Engine | None = None) -> None:
+                 engine: _Engine | None = None, cache: ArrayCache | None = None) -> None:
         self.url = url
         self._client = client
         self._engine = engine
         self.db = database
+        self.cache = cache
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jts-tsdb")
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="jts-tsread")
 
@@ -156,7 +138,7 @@ class ClickHouseTimeSeries:
             except Exception as exc:
                 raise StorageError(f"timeseries store {redact(url)}: cannot connect: "
                                    f"{type(exc).__name__}: {exc}") from None
-        ts = cls(url, client, db, engine)
+        ts = cls(url, client, db, engine, _array_cache(url, scheme))
         await ts.migrate()
         log.info("timeseries_opened", url=redact(url), database=db)
         return ts
@@ -173,8 +155,8 @@ class ClickHouseTimeSeries:
     async def migrate(self) -> None:
         def run() -> None:
             self._client.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
-            self._client.command(_TICKS_DDL.format(db=self.db))
-            self._client.command(_BARS_DDL.format(db=self.db))
+            self._client.command(TICKS_DDL.format(db=self.db))
+            self._client.command(BARS_DDL.format(db=self.db))
         await self._run(run)
 
     async def close(self) -> None:
@@ -219,43 +201,6 @@ class ClickHouseTimeSeries:
         return len(frame)
 
     # ---- reads --------------------------------------------------------------------------
-    def _bars_sql(self, symbols: Sequence[str], start_ns: int, end_ns: int, tf: str, *,
-                  fields: Sequence[str] = BAR_FIELDS, row_index: bool = False,
-                  float32: bool = False, ordered: bool = True, times_only: bool = False) -> str:
-        """SQL for bars (the same text on both backends).
-
-        ``row_index``: the first column is the symbol's position in ``symbols`` (a hash lookup
-        on the symbol dictionary: far cheaper to move than 10⁷ strings). ``ordered`` sorts by
-        (symbol, time); the aligned read does not need it and skips the ordered merge.
-        ``times_only``: just the bar time of every row (the first pass of :meth:`read_bars`;
-        no FINAL needed — a replaced bar has the same time)."""
-        n, unit = parse_timeframe(tf)
-        names = ", ".join(_q(s) for s in symbols)
-        base = "1d" if unit in ("d", "w", "mo") else "1m"
-        where = (f"timeframe = '{base}' AND symbol IN ({names}) "
-                 f"AND ts >= fromUnixTimestamp64Milli({start_ns // 1_000_000}) "
-                 f"AND ts < fromUnixTimestamp64Milli({-(-end_ns // 1_000_000)})")
-        if tf == base:
-            t = "toUnixTimestamp64Milli(ts)"
-        else:
-            interval = {"m": "MINUTE", "h": "HOUR", "d": "DAY", "w": "WEEK", "mo": "MONTH"}[unit]
-            bucket = (f"toStartOfInterval(ts, INTERVAL {n} {interval}, '{TZ}')" if unit != "w"
-                      else f"toStartOfWeek(ts, 1, '{TZ}')")
-            t = f"toUnixTimestamp64Milli(toDateTime64({bucket}, 3, '{TZ}'))"
-        if times_only:
-            return f"SELECT {t} AS t FROM {self.db}.bars WHERE {where}"
-        key = (f"CAST(transform(symbol, [{names}], CAST(range({len(symbols)}) AS Array(UInt32)),"
-               f" toUInt32({len(symbols)})) AS UInt32)" if row_index else "symbol")
-        order = " ORDER BY symbol, t" if ordered else ""
-        cast = "toFloat32({})" if float32 else "{}"
-        if tf == base:
-            cols = ", ".join(cast.format(f) for f in fields)
-            return (f"SELECT {key} AS k, {t} AS t, {cols} FROM {self.db}.bars FINAL "
-                    f"WHERE {where}{order}{_SETTINGS}")
-        cols = ", ".join(cast.format(_RESAMPLE[f]) for f in fields)
-        return (f"SELECT {key} AS k, {t} AS t, {cols} FROM {self.db}.bars FINAL "
-                f"WHERE {where} GROUP BY symbol, t{order}{_SETTINGS}")
-
     def _blocks(self, sql: str, reader: int = 0) -> Generator[list[npt.NDArray[Any]], None, None]:
         """The result of ``sql`` as column arrays, block by block as the engine produces them
         (worker threads only). Embedded: chdb's streaming API in Native format on handle
@@ -279,7 +224,7 @@ class ClickHouseTimeSeries:
     async def read_bars_df(self, symbols: Sequence[str], start_ns: int, end_ns: int,
                            timeframe: str = "1m") -> pd.DataFrame:
         """Long frame: symbol, ts_ns, open, high, low, close, volume, value (sorted)."""
-        sql = self._bars_sql(symbols, start_ns, end_ns, timeframe)
+        sql = bars_sql(self.db, symbols, start_ns, end_ns, timeframe)
         table = await self._run(lambda: self._client.query_arrow(sql))
         cols = [_np(c) for c in table.columns]
         return pd.DataFrame({"symbol": cols[0].astype(str),
@@ -311,9 +256,9 @@ class ClickHouseTimeSeries:
         n_groups = max(1, min(readers, len(symbols) // MIN_GROUP))
         cuts = [len(symbols) * g // n_groups for g in range(n_groups + 1)]
         groups = [symbols[a:b] for a, b in itertools.pairwise(cuts)]
-        times_sqls = [self._bars_sql(g, start_ns, end_ns, timeframe, times_only=True)
+        times_sqls = [bars_sql(self.db, g, start_ns, end_ns, timeframe, times_only=True)
                       for g in groups]
-        sqls = [self._bars_sql(g, start_ns, end_ns, timeframe, fields=fields, row_index=True,
+        sqls = [bars_sql(self.db, g, start_ns, end_ns, timeframe, fields=fields, row_index=True,
                                float32=dtype is np.float32, ordered=False) for g in groups]
 
         def axis_part(g: int) -> TimeAxis:
@@ -328,21 +273,64 @@ class ClickHouseTimeSeries:
             with closing(self._blocks(sqls[g], g)) as blocks:
                 align(blocks, axis, rows)
 
+        query_key = None
+        if self.cache is not None and self.cache.min_bytes <= estimate_bytes(
+                len(symbols), start_ns, end_ns, timeframe, len(fields), np.dtype(dtype)):
+            query_key = [self._identity, symbols, start_ns, end_ns, timeframe, fields,
+                         np.dtype(dtype).str]
+
         def run() -> BarArrays:
+            key, version = None, None
+            if query_key is not None and self.cache is not None:
+                version = self._data_version(start_ns, end_ns, timeframe)
+                key = cache_key([*query_key, version])
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return BarArrays(symbols, timeframe, hit[0], hit[1])
             for _ in range(3):
                 axes = self._on_readers(n_groups, axis_part)
                 axis = axes[0]
                 for other in axes[1:]:
                     axis.merge(other)
                 times = axis.finish()
-                out = allocate(len(symbols), len(times), fields, dtype)
+                draft = (self.cache.create(key, times * 1_000_000, len(symbols), fields,
+                                           np.dtype(dtype)) if key and self.cache else None)
                 try:
+                    out = draft.columns if draft else allocate(len(symbols), len(times), fields,
+                                                               dtype)
                     self._on_readers(n_groups, partial(data_part, axis=axis, out=out))
                 except AxisMiss:        # bars were written between the two passes: again
+                    _discard(draft)
                     continue
+                except BaseException:
+                    _discard(draft)
+                    raise
+                if draft:
+                    del out
+                    same = self._data_version(start_ns, end_ns, timeframe) == version
+                    out = draft.finish(keep=same)
                 return BarArrays(symbols, timeframe, times * 1_000_000, out)
             raise StorageError("timeseries: bars kept changing while being read (3 attempts)")
         return await self._run(run)
+
+    @property
+    def _identity(self) -> str:
+        """The store a cache entry belongs to (engine path or server and database)."""
+        if self._engine is not None:
+            return f"chdb:{file_path(self.url, 'timeseries').resolve()}/{self.db}"
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}/{self.db}"
+
+    def _data_version(self, start_ns: int, end_ns: int, timeframe: str) -> list[Any]:
+        """Table identity and the active parts of the partitions a read touches (worker
+        thread). Any write, mutation or dropped part changes it."""
+        unit = parse_timeframe(timeframe)[1]
+        base = "1d" if unit in ("d", "w", "mo") else "1m"
+        uuid = self._client.query(f"SELECT toString(uuid) FROM system.tables WHERE database = "
+                                  f"{quote(self.db)} AND name = 'bars'").result_rows
+        rows = self._client.query(f"SELECT partition, name FROM system.parts WHERE database = "
+                                  f"{quote(self.db)} AND table = 'bars' AND active").result_rows
+        return [uuid, parts_version(rows, base, years_touched(start_ns, end_ns))]
 
     def _on_readers(self, n: int, fn: Callable[[int], T]) -> list[T]:
         """``fn(0)`` here and ``fn(1..n-1)`` on the reader threads; all finish before any
@@ -358,7 +346,7 @@ class ClickHouseTimeSeries:
     async def read_ticks(self, symbol: str, start_ns: int, end_ns: int) -> pd.DataFrame:
         sql = (f"SELECT venue, symbol, toUnixTimestamp64Milli(ts) AS t, "
                f"toUnixTimestamp64Milli(recv) AS r, price, volume, seq FROM {self.db}.ticks "
-               f"WHERE symbol = {_q(symbol)} AND ts >= fromUnixTimestamp64Milli("
+               f"WHERE symbol = {quote(symbol)} AND ts >= fromUnixTimestamp64Milli("
                f"{start_ns // 1_000_000}) AND ts < fromUnixTimestamp64Milli({-(-end_ns // 10**6)})"
                " ORDER BY ts, seq")
         frame: pd.DataFrame = await self._run(lambda: self._client.query_df(sql))
@@ -375,6 +363,27 @@ class ClickHouseTimeSeries:
                 for r in rows]
 
 
+def _discard(draft: Draft | None) -> None:
+    if draft is not None:
+        draft.discard()
+
+
+def _array_cache(url: str, scheme: str) -> ArrayCache | None:
+    """The URL's read cache: ``?cache=DIR|off`` and ``cache_gb=N`` (default 8). On by default
+    for the embedded store (``DIR/jts_cache``); a server store caches only with ``cache=``."""
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+    where = query.get("cache", "")
+    if where.lower() in ("off", "0", "false", "no") or (not where and scheme != "chdb"):
+        return None
+    try:
+        max_bytes = int(float(query.get("cache_gb", "8")) * (1 << 30))
+        directory = (Path(where) if where
+                     else file_path(url, "timeseries").resolve() / "jts_cache")
+        return ArrayCache(directory, max_bytes) if max_bytes > 0 else None
+    except (ValueError, OSError) as exc:
+        raise StorageError(f"timeseries store {redact(url)}: bad read cache: {exc}") from None
+
+
 def _np(column: Any) -> npt.NDArray[Any]:
     import pyarrow as pa
     if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
@@ -384,10 +393,6 @@ def _np(column: Any) -> npt.NDArray[Any]:
 
 def _to_dt(ns: Sequence[int] | npt.NDArray[np.int64]) -> pd.DatetimeIndex:
     return pd.to_datetime(np.asarray(ns, dtype=np.int64), unit="ns", utc=True).tz_convert(TZ)
-
-
-def _q(s: str) -> str:
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 async def open_timeseries(url: str) -> ClickHouseTimeSeries:
