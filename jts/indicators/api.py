@@ -44,6 +44,8 @@ def _one(name: str, inputs: list[Any], params: tuple[float, ...]) -> Arr:
 
 
 def _check(name: str, x: Arr, n: int, lo: int = 2) -> None:
+    if type(n) is int and lo <= n <= 100_000:  # the common case, checked cheaply
+        return
     if n != int(n) or not lo <= n <= 100_000:
         raise DataError(f"{name}: timeperiod={n!r} out of range [{lo}, 100000]")
 
