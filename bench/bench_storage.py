@@ -2,9 +2,10 @@
 rows/s into the embedded ClickHouse engine, and seconds to load a year of 1-minute bars for
 100 and 500 symbols into (symbols × time) arrays. Prints a markdown table.
 
-Bar loads are timed ``--repeat`` times in one process: the first read (numba kernels loaded
-from their cache, nothing warm) and the median of all reads are both reported, for all six
-fields as float64 and for close only as float32.
+Bar loads are timed ``--repeat`` times in one process, for all six fields as float64 and for
+close only as float32: uncached (the store itself; the first read — numba kernels loaded from
+their cache, nothing warm — and the median), then through the read cache (the miss that fills
+it, hits, and hits plus a first pass over every matrix).
 
     .venv/bin/python bench/bench_storage.py [--pg postgresql://postgres@127.0.0.1/test]
         [--symbols 100,500] [--repeat 5] [--only bars|ticks|ledger]
@@ -23,6 +24,7 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jts.storage.ledger import open_ledger
-from jts.storage.timeseries import TZ, open_timeseries
+from jts.storage.timeseries import TZ, BarArrays, ClickHouseTimeSeries, open_timeseries
 from jts.types import Fill, Side, Tick
 
 T0 = 1_704_153_600 * 10**9
@@ -94,9 +96,7 @@ def krx_minutes(days: int) -> np.ndarray:
     return (T0 + day[:, None] + minute[None, :]).ravel()
 
 
-async def bench_bars(ts_url: str, n_symbols: int, repeat: int, days: int = 248) -> None:
-    ts = await open_timeseries(ts_url)
-    times = krx_minutes(days)
+async def write_bench_bars(ts: ClickHouseTimeSeries, n_symbols: int, times: np.ndarray) -> None:
     have = {s.symbol for s in await ts.list_series()}
     rng = np.random.default_rng(2)
     for s in range(n_symbols):
@@ -107,22 +107,66 @@ async def bench_bars(ts_url: str, n_symbols: int, repeat: int, days: int = 248) 
         await ts.write_bars(pd.DataFrame({
             "symbol": name, "timeframe": "1m", "ts_ns": times, "open": close, "high": close + 1,
             "low": close - 1, "close": close, "volume": 10.0, "value": close * 10}))
+
+
+def touch(arr: BarArrays) -> float:
+    """One pass over every loaded matrix (what a backtest does first)."""
+    return sum(float(np.nansum(m)) for m in arr.columns.values())
+
+
+async def bench_bars(ts_url: str, n_symbols: int, repeat: int, days: int = 248) -> None:
+    """Uncached reads (``cache=off``: the store itself) against the read cache: the miss
+    that fills it, then hits (the read, and the read plus a first pass over the arrays)."""
+    cache_dir = Path(tempfile.mkdtemp(prefix="jts-bench-cache-"))
+    ts = await open_timeseries(f"{ts_url}?cache=off")
+    cached = await open_timeseries(f"{ts_url}?cache={cache_dir}&cache_gb=16")
+    assert cached.cache is not None
+    times = krx_minutes(days)
+    await write_bench_bars(ts, n_symbols, times)
     symbols = [f"B{s:04d}" for s in range(n_symbols)]
     bars = f"{n_symbols * len(times):,} bars ({days} KRX days × 390 min)"
+    span = (int(times[0]), int(times[-1]) + 1)
+    what = f"load 1y of 1m bars, {n_symbols} symbols → arrays (chdb)"
+
+    async def load(store: ClickHouseTimeSeries, kw: dict[str, Any], first_pass: bool = False
+                   ) -> float:
+        t = time.perf_counter()
+        arr = await store.read_bars(symbols, *span, "1m", **kw)
+        if first_pass:
+            touch(arr)
+        took = time.perf_counter() - t
+        assert arr.close.shape == (n_symbols, len(times)), arr.close.shape
+        assert not np.isnan(arr.close).any()
+        return took
+
     for label, kw in (("all 6 fields float64", {}),
                       ("close only float32", {"fields": ["close"], "dtype": np.float32})):
-        took = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            arr = await ts.read_bars(symbols, int(times[0]), int(times[-1]) + 1, "1m", **kw)
-            took.append(time.perf_counter() - t)
-            assert arr.close.shape == (n_symbols, len(times)), arr.close.shape
-            assert not np.isnan(arr.close).any()
-            del arr
-        rows.append((f"load 1y of 1m bars, {n_symbols} symbols → arrays (chdb), {label}",
+        load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        took = [await load(ts, kw) for _ in range(repeat)]
+        rows.append((f"{what}, {label}, uncached",
                      f"{statistics.median(took):.2f} s median (first {took[0]:.2f} s)",
-                     f"{bars}; {repeat} reads: {' '.join(f'{x:.2f}' for x in took)}"))
+                     f"{bars}; {repeat} reads: {' '.join(f'{x:.2f}' for x in took)}; "
+                     f"load avg {load_avg}"))
+        miss = await load(cached, kw)
+        t = time.perf_counter()
+        cached.cache.wait()
+        publish = time.perf_counter() - t
+        before = cached.cache.hits
+        hits = [await load(cached, kw) for _ in range(repeat)]
+        if cached.cache.hits == before:
+            rows.append((f"{what}, {label}, read cache", "not cached",
+                         f"below the cache's {cached.cache.min_bytes >> 20} MB minimum"))
+            continue
+        touched = [await load(cached, kw, first_pass=True) for _ in range(repeat)]
+        rows.append((f"{what}, {label}, read cache",
+                     f"hit {statistics.median(hits):.3f} s; hit + first pass "
+                     f"{statistics.median(touched):.2f} s (medians)",
+                     f"miss (fills the cache) {miss:.2f} s, then {publish:.2f} s more until "
+                     f"durable; hits {' '.join(f'{x:.3f}' for x in hits)}; hit + pass "
+                     f"{' '.join(f'{x:.2f}' for x in touched)}"))
     await ts.close()
+    await cached.close()
+    shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 async def main() -> None:
