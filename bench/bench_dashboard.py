@@ -12,7 +12,7 @@
      receiver: what one browser tab costs is not what we measure);
    * ``raw-nice``: the same at ``nice 10``: on a 2-core machine the client processes
      otherwise preempt the server they measure (clients are elsewhere in real use);
-   * ``aiohttp``: aiohttp's client WebSocket, several times the client CPU per message.
+   * ``aiohttp``: aiohttp's client WebSocket (its C reader costs about what ``raw`` does).
    Reported with the daemon's CPU over the window (from /proc), the client processes' CPU,
    the server's own publish time and event-loop lag (``GET /api/fanout``) and the load.
 
@@ -339,6 +339,7 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
     cl_cpu = sum(r["cpu"] for r in results) / a.seconds * 100
     pub = fan.get("publish_ms", {})
     pcpu = fan.get("publish_cpu_ms", {})
+    build = fan.get("build_ms", {})
     lag = fan.get("loop_lag_ms", {})
     gcs = fan.get("gc_full_ms", {})
     late = sum(r["late_connect"] for r in results)
@@ -347,6 +348,7 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
             f"{sum(r['resyncs'] for r in results)} | {sum(r['closed'] for r in results)} | "
             f"{pct(lat, 50):.1f} | {pct(lat, 99):.1f} | {max(lat or [0]):.1f} | "
             f"{(cpu1 - cpu0) / a.seconds * 100:.0f} % | {cl_cpu:.0f} % | "
+            f"{build.get('p50', float('nan')):.1f} / {build.get('p99', float('nan')):.1f} | "
             f"{pub.get('p50', float('nan')):.1f} / {pub.get('p99', float('nan')):.1f} | "
             f"{pcpu.get('p50', float('nan')):.1f} / {pcpu.get('p99', float('nan')):.1f} | "
             f"{lag.get('p50', float('nan')):.1f} / {lag.get('p99', float('nan')):.1f} / "
@@ -390,10 +392,10 @@ def main() -> None:
                   "processes separate from the daemon\n")
             print("| receiver | clients | updates built in window | per client (min–max) | "
                   "delivered | seq gaps | resyncs | closed | p50 ms | p99 ms | max ms | "
-                  "daemon CPU | clients' CPU | publish wall p50/p99 ms | "
+                  "daemon CPU | clients' CPU | build p50/p99 ms | publish wall p50/p99 ms | "
                   "publish CPU p50/p99 ms | loop lag p50/p99/max ms | full GCs / max ms | "
                   "load 1-min |")
-            print("|---|" + "---:|" * 16 + "---|")
+            print("|---|" + "---:|" * 17 + "---|")
             cookie = login_cookie(base)
             for kind in a.receivers.split(","):
                 print(run_fanout(kind, base, port, cookie, proc.pid, a), flush=True)

@@ -315,7 +315,8 @@ async def fanout(request: web.Request) -> web.Response:
     except ValueError:
         raise BadRequest("since must be Unix nanoseconds") from None
     return web.json_response(d.broadcaster.stats(since)
-                             | {"loop_lag_ms": d.lag.samples.summary(since),
+                             | {"build_ms": d.hub.build_ms.summary(since),
+                                "loop_lag_ms": d.lag.samples.summary(since),
                                 "gc_full_ms": d.lag.gc_full_ms.summary(since)})
 
 

@@ -26,6 +26,7 @@ import msgspec
 import structlog
 
 from jts.bus import DROP
+from jts.dashboard.metrics import Samples
 from jts.types import Fill, OrderEvent, OrderStatus
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Hub:
         self.pnl: deque[tuple[int, float, float]] = deque(maxlen=4000)   # (ts_ms, total, realized)
         self.seq = 0
         self.broadcaster: Broadcaster | None = None
+        self.build_ms = Samples()          # draining inputs + building one update
         self._changed: set[str] = set()
         self._new_fills: list[dict[str, Any]] = []
         self._new_alerts: list[dict[str, Any]] = []
@@ -319,8 +321,10 @@ class Hub:
         loop = asyncio.get_running_loop()
         due = loop.time()
         while True:
+            t0 = time.perf_counter()
             self.drain_inputs()
             msg = self.build_update()
+            self.build_ms.add(self._wall_ns(), (time.perf_counter() - t0) * 1000)
             if self.broadcaster is not None and self.broadcaster.clients:
                 self.broadcaster.publish(msg)
             due += self.push_interval

@@ -195,6 +195,7 @@ async def test_fanout_figures_are_served(env: Env) -> None:
     body = await r.json()
     assert r.status == 200 and body["published"] == 1 and body["publish_ms"]["n"] == 1
     assert body["loop_lag_ms"] == {"n": 0, "p50": None, "p99": None, "max": None}
+    assert body["build_ms"]["n"] == 0 and body["gc_full_ms"]["n"] == 0
     assert (await env.client.get("/api/fanout?since=1")).status == 200
     r = await env.client.get("/api/fanout?since=yesterday")
     assert r.status == 400 and "since" in (await r.json())["error"]
