@@ -1,7 +1,9 @@
 """The desk: the single consumer of order intents, and the router of broker reports.
 
-``Desk.handle`` takes one intent at a time: risk check → client order id → write-ahead to
-the ledger (status NEW) → ``broker.submit``. ``Desk.on_report`` applies what the broker says
+``Desk.handle_many`` takes a burst of intents (``handle``: one): risk check of each →
+client order ids → write-ahead of the approved ones to the ledger (status NEW, one commit)
+→ ``broker.submit`` of each, back to back → their acknowledgements into the ledger (one
+transaction). ``Desk.on_report`` applies what the broker says
 (order events, fills) to the order book, the ledger and the portfolio, in that order, and
 publishes them. A submit whose outcome cannot be known marks the order UNKNOWN; it is
 resolved by asking the broker, never by sending it again.
@@ -35,6 +37,9 @@ class OrderJournal(Protocol):
     async def record_order(self, order: OrderRequest) -> None: ...
 
     async def apply_event(self, event: OrderEvent) -> object: ...
+
+    # optional, used when present: ``record_orders(list)`` (a burst's write-ahead) and
+    # ``apply_events(list)`` (a burst's acknowledgements), each one transaction
 
     async def apply_fill(self, fill: Fill, event: OrderEvent | None) -> bool: ...
 
@@ -141,10 +146,28 @@ class Desk:
         # send the whole burst back to back; the venue's acknowledgements are applied (and
         # journaled) afterwards, so no order waits for another order's ledger commit
         acks = [await self._send(rec, intent) for rec, intent in approved]
-        for ack in acks:
-            if ack is not None:
-                await self.on_report(ack)
+        await self._apply_acks([ack for ack in acks if ack is not None])
         return decisions
+
+    async def _apply_acks(self, acks: list[OrderEvent]) -> None:
+        """A burst's acknowledgements: each moves its order in memory (as ``on_report``
+        would), and the ledger gets every change in ONE transaction, not one commit each."""
+        moved: list[tuple[OrderRecord, OrderEvent]] = []
+        async with self._lock:
+            for ack in acks:
+                rec = self._known(ack)
+                if rec is not None and self._move(rec, ack):
+                    moved.append((rec, ack))
+            if self.journal is not None and moved:
+                events = [ev for _, ev in moved]
+                many = getattr(self.journal, "apply_events", None)
+                if many is not None:
+                    await many(events)
+                else:
+                    for ev in events:
+                        await self.journal.apply_event(ev)
+        for rec, ev in moved:
+            await self._announce(rec, ev)
 
     def _decide(self, intent: OrderIntent) -> RiskDecision:
         self.stats.intents += 1
@@ -242,11 +265,18 @@ class Desk:
         if isinstance(report, Fill):
             await self._on_fill(report)
             return
+        rec = self._known(report)
+        if rec is not None:
+            await self._set(rec, report)
+
+    def _known(self, report: OrderEvent) -> OrderRecord | None:
+        """The order a broker event is about (None, logged, if we never sent it); counts and
+        alerts a rejection."""
         rec = self.orders.get(report.client_order_id)
         if rec is None:
             log.warning("order_event_unknown_order", client_order_id=report.client_order_id,
                         status=report.status.value)
-            return
+            return None
         if report.status is OrderStatus.REJECTED:
             self.stats.broker_rejected += 1
             log.warning("order_rejected", client_order_id=report.client_order_id,
@@ -254,7 +284,7 @@ class Desk:
             if self.alerts is not None:
                 self.alerts.on_order_rejected(report.client_order_id, report.reason,
                                               symbol=rec.request.symbol)
-        await self._set(rec, report)
+        return rec
 
     async def _on_fill(self, fill: Fill) -> None:
         key = (fill.broker, fill.account, fill.trade_id)

@@ -7,7 +7,7 @@ Guarantees every backend gives (checked by one contract suite):
 
 * ``record_order`` writes the order (status NEW) *before* it is sent (write-ahead).
 * ``apply_event`` enforces :mod:`jts.orders`; an illegal transition raises InvariantError and
-  changes nothing.
+  changes nothing (``apply_events``: for the whole batch).
 * ``apply_fill`` commits the fill, the order's state change, the position and the cash in one
   transaction; a second fill with the same (broker, account, trade_id) returns False and changes
   nothing. Concurrent callers are group-committed (one transaction, one fsync, many fills).
@@ -80,6 +80,11 @@ class Ledger(Protocol):
         ...
 
     async def apply_event(self, event: OrderEvent) -> OrderRecord: ...
+
+    async def apply_events(self, events: list[OrderEvent]) -> None:
+        """Apply several order events, in order, in ONE transaction (a burst's
+        acknowledgements); an illegal transition raises InvariantError and changes nothing."""
+        ...
 
     async def apply_fill(self, fill: Fill, event: OrderEvent | None = None) -> bool: ...
 

@@ -135,20 +135,27 @@ class PostgresLedger(q.SqlLedgerBase):
             await self._tx(run)
 
     async def apply_event(self, event: OrderEvent) -> OrderRecord:
-        async def run(c: asyncpg.Connection) -> None:
-            row = await c.fetchrow(_ph(q.SELECT_ORDER_STATE, 1) + " FOR UPDATE",
-                                   event.client_order_id)
-            if row is None:
-                raise InvariantError(f"event for unknown order {event.client_order_id}")
-            state = q.order_state(row)
-            apply_event_to(state, event)
-            await c.execute(_ph(q.UPDATE_ORDER, 6), *q.order_update_row(event.client_order_id,
-                                                                          state))
-            await c.execute(_ph(q.INSERT_EVENT, 6), *q.event_row(event))
-        await self._tx(run)
+        await self.apply_events([event])
         rec = await self.order(event.client_order_id)
         assert rec is not None
         return rec
+
+    async def apply_events(self, events: list[OrderEvent]) -> None:
+        async def run(c: asyncpg.Connection) -> None:
+            coids = sorted({e.client_order_id for e in events})
+            states: dict[str, OrderState] = {
+                r[6]: q.order_state(r) for r in await c.fetch(
+                    q.SELECT_ORDER_STATE.format("ANY($1::text[])") + " FOR UPDATE", coids)}
+            for event in events:
+                state = states.get(event.client_order_id)
+                if state is None:
+                    raise InvariantError(f"event for unknown order {event.client_order_id}")
+                apply_event_to(state, event)
+            await c.executemany(_ph(q.UPDATE_ORDER, 6),
+                                [q.order_update_row(k, st) for k, st in states.items()])
+            await c.executemany(_ph(q.INSERT_EVENT, 6), [q.event_row(e) for e in events])
+        if events:
+            await self._tx(run)
 
     # ---- fills --------------------------------------------------------------------------
     async def apply_fill(self, fill: Fill, event: OrderEvent | None = None) -> bool:

@@ -181,18 +181,28 @@ class SqliteLedger(q.SqlLedgerBase):
             await self._run(self._tx(run))
 
     async def apply_event(self, event: OrderEvent) -> OrderRecord:
-        def run(c: sqlite3.Connection) -> None:
-            rows = c.execute(q.SELECT_ORDER_STATE.format("?"), (event.client_order_id,)).fetchall()
-            if not rows:
-                raise InvariantError(f"event for unknown order {event.client_order_id}")
-            state = q.order_state(rows[0])
-            apply_event_to(state, event)
-            c.execute(q.UPDATE_ORDER_SQLITE, q.order_update_row(event.client_order_id, state))
-            c.execute(q.INSERT_EVENT.format(*"??????"), q.event_row(event))
-        await self._run(self._tx(run))
+        await self.apply_events([event])
         rec = await self.order(event.client_order_id)
         assert rec is not None
         return rec
+
+    async def apply_events(self, events: list[OrderEvent]) -> None:
+        def run(c: sqlite3.Connection) -> None:
+            states: dict[str, OrderState] = {}
+            for event in events:
+                coid = event.client_order_id
+                state = states.get(coid)
+                if state is None:
+                    row = c.execute(q.SELECT_ORDER_STATE.format("?"), (coid,)).fetchone()
+                    if row is None:
+                        raise InvariantError(f"event for unknown order {coid}")
+                    state = states[coid] = q.order_state(row)
+                apply_event_to(state, event)
+            c.executemany(q.UPDATE_ORDER_SQLITE,
+                          [q.order_update_row(k, st) for k, st in states.items()])
+            c.executemany(q.INSERT_EVENT.format(*"??????"), [q.event_row(e) for e in events])
+        if events:
+            await self._run(self._tx(run))
 
     # ---- fills --------------------------------------------------------------------------
     async def apply_fill(self, fill: Fill, event: OrderEvent | None = None) -> bool:

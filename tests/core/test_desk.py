@@ -220,3 +220,51 @@ async def test_a_burst_is_written_ahead_in_one_commit() -> None:
     assert decisions[3].check == "duplicate"          # sees A approved earlier in the burst
     assert len(journal.batches) == 1 and len(journal.batches[0]) == 3
     assert journal.recorded == []                     # no one-by-one writes
+
+
+async def test_a_bursts_acknowledgements_reach_the_ledger_in_one_transaction() -> None:
+    """Write-ahead (one commit) before any send; every ack after the last send, in one
+    ``apply_events`` call, in send order; a rejection is counted once per report."""
+    from brokers.paper import PaperBroker
+    from jts.types import Tick
+
+    clock = FakeClock(T0)
+    sent: list[str] = []
+
+    class SpyBroker(PaperBroker):
+        async def submit(self, order: OrderRequest) -> OrderEvent:
+            assert order.client_order_id in journal.written       # write-ahead holds
+            assert journal.acks == []                              # acks wait for the burst
+            sent.append(order.client_order_id)
+            return await super().submit(order)
+
+    class BatchJournal(Journal):
+        def __init__(self) -> None:
+            super().__init__()
+            self.written: set[str] = set()
+            self.acks: list[list[tuple[str, OrderStatus]]] = []
+
+        async def record_orders(self, orders: list[OrderRequest]) -> None:
+            self.written |= {o.client_order_id for o in orders}
+
+        async def apply_events(self, events: list[OrderEvent]) -> None:
+            self.acks.append([(e.client_order_id, e.status) for e in events])
+
+    broker = SpyBroker(clock=clock, symbols=["A", "B", "C"])
+    broker.on_ticks([Tick("krx", s, T0, T0, 10_000.0, 1.0) for s in "AB"])   # no price: C
+    journal = BatchJournal()
+    desk = Desk(broker, RiskGate(RiskConfig()), Portfolio(cash=Decimal(10**9)), clock,
+                lambda s: 10_000.0, journal=journal)
+    decisions = await desk.handle_many(
+        [OrderIntent("s", s, Side.BUY, Decimal(1), T0) for s in "ABC"])
+    assert all(d.approved for d in decisions) and len(sent) == 3
+    assert journal.acks == [[(sent[0], OrderStatus.ACCEPTED), (sent[1], OrderStatus.ACCEPTED),
+                             (sent[2], OrderStatus.REJECTED)]]
+    assert journal.events == []                    # nothing went one event at a time
+    assert [desk.orders[c].status for c in sent] == [OrderStatus.ACCEPTED,
+                                                     OrderStatus.ACCEPTED,
+                                                     OrderStatus.REJECTED]
+    assert desk.stats.broker_rejected == 1 and desk.stats.submitted == 3
+    # the broker's own copy of an ack (through the router) is history: no second write
+    await desk.on_report(OrderEvent(sent[0], OrderStatus.ACCEPTED, T0))
+    assert journal.events == [] and len(journal.acks) == 1

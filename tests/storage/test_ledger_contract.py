@@ -55,6 +55,25 @@ async def test_events_follow_state_machine(ledger: Ledger) -> None:
         await ledger.apply_event(OrderEvent("zz", OrderStatus.ACCEPTED, T0))
 
 
+async def test_apply_events_is_one_transaction_in_order(ledger: Ledger) -> None:
+    await ledger.record_orders([order("c1"), order("c2"), order("c3")])
+    await ledger.apply_events([OrderEvent("c1", OrderStatus.ACCEPTED, T0 + 1, "B-1"),
+                               OrderEvent("c2", OrderStatus.REJECTED, T0 + 1, reason="no"),
+                               OrderEvent("c1", OrderStatus.CANCELLED, T0 + 2, reason="user")])
+    c1, c2 = await ledger.order("c1"), await ledger.order("c2")
+    assert c1 is not None and (c1.status, c1.broker_order_id, c1.reason) == (
+        OrderStatus.CANCELLED, "B-1", "user")
+    assert c2 is not None and (c2.status, c2.reason) == (OrderStatus.REJECTED, "no")
+    # one illegal (or unknown-order) event: nothing of the batch is applied
+    for bad in (OrderEvent("c2", OrderStatus.ACCEPTED, T0 + 3),
+                OrderEvent("zz", OrderStatus.ACCEPTED, T0 + 3)):
+        with pytest.raises(InvariantError):
+            await ledger.apply_events([OrderEvent("c3", OrderStatus.ACCEPTED, T0 + 3), bad])
+        c3 = await ledger.order("c3")
+        assert c3 is not None and c3.status is OrderStatus.NEW
+    await ledger.apply_events([])
+
+
 async def test_unknown_resolves_to_broker_state(ledger: Ledger) -> None:
     await ledger.record_order(order("c1"))
     await ledger.apply_event(OrderEvent("c1", OrderStatus.UNKNOWN, T0 + 1, reason="timeout"))
