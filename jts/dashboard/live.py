@@ -68,6 +68,13 @@ def fill_dict(f: Fill) -> dict[str, Any]:
             "strategy": f.strategy}
 
 
+def next_due(due: float, now: float, interval: float) -> float:
+    """The next push deadline: one interval after the last one, or ``now`` when more than
+    one interval has been missed (a stall is not made up with a burst of updates)."""
+    due += interval
+    return now if due < now - interval else due
+
+
 class Hub:
     def __init__(self, app: App, *, push_interval: float = 0.25,
                  wall_ns: Callable[[], int] = time.time_ns) -> None:
@@ -327,8 +334,6 @@ class Hub:
             self.build_ms.add(self._wall_ns(), (time.perf_counter() - t0) * 1000)
             if self.broadcaster is not None and self.broadcaster.clients:
                 self.broadcaster.publish(msg)
-            due += self.push_interval
             now = loop.time()
-            if due < now - self.push_interval:
-                due = now
+            due = next_due(due, now, self.push_interval)
             await asyncio.sleep(max(0.0, due - now))

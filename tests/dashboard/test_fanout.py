@@ -199,3 +199,11 @@ async def test_fanout_figures_are_served(env: Env) -> None:
     assert (await env.client.get("/api/fanout?since=1")).status == 200
     r = await env.client.get("/api/fanout?since=yesterday")
     assert r.status == 400 and "since" in (await r.json())["error"]
+
+
+def test_updates_are_paced_on_deadlines_without_bursts_after_a_stall() -> None:
+    from jts.dashboard.live import next_due
+
+    assert next_due(10.0, 10.03, 0.1) == 10.1        # 30 ms of work does not stretch it
+    assert next_due(10.0, 10.15, 0.1) == 10.1        # one late push: caught up at once
+    assert next_due(10.0, 10.5, 0.1) == 10.5         # a long stall restarts from now
