@@ -3,8 +3,8 @@
 The same arithmetic, in the same order, as the streaming kernels in ``_window``/``momentum``/
 ``volatility`` (tests assert bit equality), with the state in registers. Each loop carries one
 short dependency chain per bar (SMA: one add; EMA/MACD/RSI: one fused multiply-add; BBANDS: one
-add per sum), outputs are allocated once with only the warm-up written as NaN, and BBANDS takes
-its square roots in a second, vectorized pass over cache-sized blocks.
+add per sum), outputs are allocated once with only the warm-up written as NaN, and SMA's
+divisions and BBANDS' square roots run in a second, vectorized pass over cache-sized blocks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from jts.indicators._window import ema_coef, fma, recenter_every
 
-BLOCK = 512  # BBANDS: bars per block (the block's three outputs stay in L1 between passes)
+BLOCK = 512  # SMA/BBANDS: bars per block (outputs stay in L1 between the two passes)
 
 
 @nb.njit(cache=True)
@@ -36,6 +36,13 @@ def nan_head(m, k):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
+def _divide(a, n):  # type: ignore[no-untyped-def]
+    """a /= n in place; indexed from 0 so it vectorizes."""
+    for j in range(a.shape[0]):
+        a[j] = a[j] / n
+
+
+@nb.njit(cache=True)
 def sma(x, n):  # type: ignore[no-untyped-def]
     m = x.shape[0]
     b = first_valid(x)
@@ -46,9 +53,14 @@ def sma(x, n):  # type: ignore[no-untyped-def]
     for i in range(b, b + n):
         s += x[i]
     out[b + n - 1] = s / n
-    for i in range(b + n, m):
-        s += x[i] - x[i - n]
-        out[i] = s / n
+    j0 = b + n
+    while j0 < m:  # the sums of a block, then one vectorized division over it
+        e = min(j0 + BLOCK, m)
+        for i in range(j0, e):
+            s += x[i] - x[i - n]
+            out[i] = s
+        _divide(out[j0:e], n)
+        j0 = e
     return out
 
 
