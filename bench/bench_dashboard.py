@@ -271,16 +271,20 @@ async def aiohttp_clients(base: str, cookie: str, n: int, tally: Tally,
     return [s, tasks]
 
 
-async def fanout_proc(kind: str, base: str, port: int, cookie: str, n: int, t0: float,
-                      t1: float, grace: float) -> dict[str, Any]:
-    tally = Tally(n, int(t0 * 1e9), int(t1 * 1e9))
+async def fanout_proc(kind: str, base: str, port: int, cookie: str, n: int, seconds: float,
+                      grace: float, ready: Any, start: Any) -> dict[str, Any]:
+    """Connect ``n`` clients, report ready, wait for the common start time the parent sets
+    once every process is connected, measure ``seconds`` and read ``grace`` s longer."""
+    tally = Tally(n, 2 ** 63 - 1, 2 ** 63 - 1)       # nothing counts before the start
     stop = asyncio.Event()
     held = (await raw_clients(port, cookie, n, tally) if kind == "raw"
             else await aiohttp_clients(base, cookie, n, tally, stop))
-    connected_at = time.time()
+    ready.put(n)
+    t0 = float(await asyncio.to_thread(start.get))
+    tally.t0, tally.t1 = int(t0 * 1e9), int((t0 + seconds) * 1e9)
     await asyncio.sleep(max(0.0, t0 - time.time()))
     cpu0 = time.process_time()
-    await asyncio.sleep(max(0.0, t1 - time.time()))
+    await asyncio.sleep(max(0.0, t0 + seconds - time.time()))
     cpu = time.process_time() - cpu0
     await asyncio.sleep(grace)
     stop.set()
@@ -291,7 +295,7 @@ async def fanout_proc(kind: str, base: str, port: int, cookie: str, n: int, t0: 
         for t in held[1]:
             t.cancel()
         await held[0].close()
-    return {"n": n, "late_connect": connected_at > t0, "cpu": cpu, "lat": list(tally.lat),
+    return {"n": n, "cpu": cpu, "lat": list(tally.lat),
             "first": tally.first, "last": tally.last, "count": tally.count,
             "gaps": sum(tally.gaps), "resyncs": sum(tally.resyncs), "closed": sum(tally.closed)}
 
@@ -315,12 +319,17 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     per = [a.clients // a.procs + (1 if i < a.clients % a.procs else 0) for i in range(a.procs)]
-    t0 = time.time() + 4 + a.clients / (60 if kind.startswith("aiohttp") else 150)
-    t1 = t0 + a.seconds
-    ps = [ctx.Process(target=_fanout_entry, args=(q, kind, base, port, cookie, n, t0, t1,
-                                                   a.grace)) for n in per]
+    ready, start = ctx.Queue(), ctx.Queue()
+    ps = [ctx.Process(target=_fanout_entry, args=(q, kind, base, port, cookie, n, a.seconds,
+                                                   a.grace, ready, start)) for n in per]
     for p in ps:
         p.start()
+    for _ in ps:
+        ready.get(timeout=300)
+    t0 = time.time() + 1.0          # every client is connected and reading
+    t1 = t0 + a.seconds
+    for _ in ps:
+        start.put(t0)
     time.sleep(max(0.0, t0 - time.time()))
     cpu0, load0 = proc_cpu(pid), os.getloadavg()
     time.sleep(max(0.0, t1 - time.time()))
@@ -342,7 +351,6 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
     build = fan.get("build_ms", {})
     lag = fan.get("loop_lag_ms", {})
     gcs = fan.get("gc_full_ms", {})
-    late = sum(r["late_connect"] for r in results)
     return (f"| {kind} | {clients} | {per_client} | {min(counts)}–{max(counts)} | "
             f"{frac * 100:.2f} % | {sum(r['gaps'] for r in results)} | "
             f"{sum(r['resyncs'] for r in results)} | {sum(r['closed'] for r in results)} | "
@@ -353,8 +361,7 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
             f"{pcpu.get('p50', float('nan')):.1f} / {pcpu.get('p99', float('nan')):.1f} | "
             f"{lag.get('p50', float('nan')):.1f} / {lag.get('p99', float('nan')):.1f} / "
             f"{lag.get('max', float('nan')):.1f} | {gcs.get('n', 0)} / "
-            f"{gcs.get('max') or 0:.0f} | {load0[0]:.2f} → {load1[0]:.2f} |"
-            + (f" ({late} client processes connected late)" if late else ""))
+            f"{gcs.get('max') or 0:.0f} | {load0[0]:.2f} → {load1[0]:.2f} |")
 
 
 def main() -> None:
