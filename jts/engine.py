@@ -26,12 +26,60 @@ log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 
 
-@dataclass
+class _Book:
+    """One strategy's position state over its universe as arrays (row = symbol index), so a
+    bar close reads and updates it without a Python step per symbol."""
+
+    __slots__ = ("bars_held", "entry_price", "pending", "pos", "qty")
+
+    def __init__(self, n: int) -> None:
+        self.qty: list[Decimal] = [ZERO] * n           # the exact position
+        self.pos = np.zeros(n, dtype=np.float64)       # float(qty), for the kernel
+        self.entry_price = np.full(n, math.nan, dtype=np.float64)
+        self.bars_held = np.zeros(n, dtype=np.int64)
+        self.pending = np.zeros(n, dtype=np.bool_)
+
+
 class _Slot:
-    position: Decimal = ZERO
-    entry_price: float = math.nan
-    bars_held: int = 0
-    pending: bool = False
+    """One (strategy, symbol) of a :class:`_Book`, read and written like a record."""
+
+    __slots__ = ("_book", "_i")
+
+    def __init__(self, book: _Book, i: int) -> None:
+        self._book, self._i = book, i
+
+    @property
+    def position(self) -> Decimal:
+        return self._book.qty[self._i]
+
+    @position.setter
+    def position(self, value: Decimal) -> None:
+        self._book.qty[self._i] = value
+        self._book.pos[self._i] = float(value)
+
+    @property
+    def entry_price(self) -> float:
+        return float(self._book.entry_price[self._i])
+
+    @entry_price.setter
+    def entry_price(self, value: float) -> None:
+        self._book.entry_price[self._i] = value
+
+    @property
+    def bars_held(self) -> int:
+        return int(self._book.bars_held[self._i])
+
+    @bars_held.setter
+    def bars_held(self, value: int) -> None:
+        self._book.bars_held[self._i] = value
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._book.pending[self._i])
+
+    @pending.setter
+    def pending(self, value: bool) -> None:
+        self._book.pending[self._i] = value
 
 
 @dataclass
@@ -40,7 +88,7 @@ class StrategyRun:
     symbols: list[str]
     evaluator: Any
     index: dict[str, int]
-    slots: list[_Slot]
+    book: _Book
     enabled: bool = True
     surge_only: bool = False            # universe "surge": enter only on fresh candidates
     error: str = ""
@@ -49,10 +97,48 @@ class StrategyRun:
     exits: int = 0
     capped: int = 0                     # entries skipped at the strategy's max_positions
     intents: list[OrderIntent] = field(default_factory=list)
+    slots: list[_Slot] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.slots = [_Slot(self.book, i) for i in range(len(self.symbols))]
 
     @property
     def name(self) -> str:
         return str(self.compiled.name)
+
+
+class _Columns:
+    """A bar batch as columns, built once and shared by every strategy: the symbols and
+    the OHLCV+value matrix (``k × 6``)."""
+
+    __slots__ = ("names", "ohlcvv", "symbols", "unique")
+
+    def __init__(self, bars: Sequence[Bar], symbols: list[str] | None = None,
+                 ohlcvv: np.ndarray | None = None) -> None:
+        if symbols is None or ohlcvv is None:
+            symbols = [b.symbol for b in bars]
+            ohlcvv = np.array([(b.open, b.high, b.low, b.close, b.volume, b.value)
+                               for b in bars], dtype=np.float64).reshape(len(bars), 6)
+        self.symbols = symbols
+        self.ohlcvv = ohlcvv
+        self.names = set(symbols)
+        self.unique = len(self.names) == len(symbols)
+
+    def rows_of(self, run: StrategyRun) -> np.ndarray | None:
+        """The rows in ``run``'s universe (None: all of them)."""
+        index = run.index
+        if index.keys() >= self.names:
+            return None
+        inside = np.fromiter(map(index.__contains__, self.symbols), np.bool_,
+                             len(self.symbols))
+        return np.flatnonzero(inside)
+
+    def take(self, rows: np.ndarray) -> _Columns:
+        return _Columns((), [self.symbols[j] for j in rows.tolist()], self.ohlcvv[rows])
+
+    def index_in(self, run: StrategyRun) -> np.ndarray:
+        index = run.index
+        return np.fromiter(map(index.__getitem__, self.symbols), np.int64, len(self.symbols))
 
 
 def resolve_universe(universe: object, feed_symbols: Sequence[str]) -> list[str]:
@@ -73,7 +159,7 @@ class StrategyEngine:
             syms = resolve_universe(cs.universe, feed_symbols)
             self.runs.append(StrategyRun(cs, syms, cs.stream(max(1, len(syms))),
                                          {s: i for i, s in enumerate(syms)},
-                                         [_Slot() for _ in syms],
+                                         _Book(len(syms)),
                                          surge_only=cs.universe == "surge"))
         self.hot: dict[str, int] = {}      # surge candidates → market time they were flagged
         self.hot_window_ns = 30 * 60 * 1_000_000_000
@@ -99,29 +185,43 @@ class StrategyEngine:
         return t is not None and now_ns - t <= self.hot_window_ns
 
     def on_bars(self, bars: list[Bar]) -> list[OrderIntent]:
+        """A batch of closed bars (one bar close of the universe): its columns are built
+        once and every strategy evaluates its rows in one kernel call."""
         out: list[OrderIntent] = []
+        if not bars:
+            return out
+        cols: _Columns | None = None
         for run in self.runs:
             if not run.enabled:
                 continue
-            mine = [b for b in bars if b.symbol in run.index]
-            if mine:
-                out.extend(self._evaluate(run, mine, emit=True))
+            if cols is None:
+                cols = _Columns(bars)
+            rows = cols.rows_of(run)
+            if rows is None:
+                out.extend(self._evaluate(run, bars, emit=True, cols=cols))
+            elif rows.size:
+                out.extend(self._evaluate(run, [bars[j] for j in rows.tolist()], emit=True,
+                                          cols=cols.take(rows)))
         return out
 
-    def _evaluate(self, run: StrategyRun, bars: list[Bar], *, emit: bool) -> list[OrderIntent]:
+    def _evaluate(self, run: StrategyRun, bars: list[Bar], *, emit: bool,
+                  cols: _Columns | None = None) -> list[OrderIntent]:
         k = len(bars)
-        idx = np.fromiter((run.index[b.symbol] for b in bars), np.int64, k)
-        ohlcvv = np.array([(b.open, b.high, b.low, b.close, b.volume, b.value) for b in bars],
-                          dtype=np.float64).reshape(k, 6)
-        slots = [run.slots[i] for i in idx]
-        for s in slots:
-            if s.position != 0:
-                s.bars_held += 1
-        position = np.array([float(s.position) for s in slots], dtype=np.float64)
-        held = np.array([s.bars_held for s in slots], dtype=np.int64)
-        entry_px = np.array([s.entry_price for s in slots], dtype=np.float64)
+        if cols is None:
+            cols = _Columns(bars)
+        idx = cols.index_in(run)
+        book = run.book
+        if cols.unique:
+            book.bars_held[idx[book.pos[idx] != 0.0]] += 1
+        else:                            # a symbol twice in one batch: count each bar
+            for i in idx.tolist():
+                if book.pos[i] != 0.0:
+                    book.bars_held[i] += 1
+        position = book.pos[idx]
+        held = book.bars_held[idx]
+        entry_px = book.entry_price[idx]
         try:
-            entry, exit_ = run.evaluator.update_batch(idx, ohlcvv, position, held, entry_px)
+            entry, exit_ = run.evaluator.update_batch(idx, cols.ohlcvv, position, held, entry_px)
         except Exception as exc:  # a strategy bug must not take the daemon down
             run.enabled = False
             run.error = f"{type(exc).__name__}: {exc}"
@@ -132,11 +232,15 @@ class StrategyEngine:
             return []
         intents: list[OrderIntent] = []
         cap = getattr(run.compiled, "max_positions", None)
-        busy = sum(1 for s in run.slots if s.position != 0 or s.pending)
-        for j, bar in enumerate(bars):
-            s = slots[j]
+        busy = (int(np.count_nonzero((book.pos != 0.0) | book.pending)) if cap is not None
+                else 0)
+        slots = run.slots
+        # a bar with neither signal changes nothing below: visit the signalled rows only
+        for j in np.flatnonzero(entry | exit_).tolist():
+            s = slots[int(idx[j])]
             if s.pending:
                 continue
+            bar = bars[j]
             if s.position == 0 and entry[j] and (
                     not run.surge_only or self._is_hot(bar.symbol, bar.ts_ns)):
                 if cap is not None and busy >= cap:
