@@ -38,7 +38,9 @@ def _inputs() -> dict[str, np.ndarray]:
     mid_nan[1_500] = np.nan
     head_nan = _walk(400)
     head_nan[:9] = np.nan
-    return {"long": long, "mid_nan": mid_nan, "head_nan": head_nan, "short": _walk(12),
+    # walk100: the close series of test_talib's "walk" data (seed 7, 500 bars around 100)
+    return {"long": long, "walk100": _walk(500, seed=7, level=100.0, step=1.0),
+            "mid_nan": mid_nan, "head_nan": head_nan, "short": _walk(12),
             "const": np.full(300, 71_300.0), "empty": np.zeros(0)}
 
 
