@@ -229,9 +229,11 @@ def allocate(n_symbols: int, n_times: int, fields: Sequence[str],
              dtype: type[np.floating[Any]]) -> dict[str, FloatArray]:
     """Uninitialised (n_symbols × n_times) matrices; :func:`align` writes every cell.
 
-    Large ones are private anonymous maps *without* numpy's transparent-huge-page advice:
-    on the shared VMs 2 MB page faults cost 1–5 s more per 2.3 GB than 4 KB ones (numpy's
-    own allocation); on bare metal the difference is small either way."""
+    Large ones are private anonymous maps *without* numpy's transparent-huge-page advice
+    (on the shared VMs 2 MB page faults cost 1–5 s more per 2.3 GB than 4 KB ones), and
+    populated when mapped (``MAP_POPULATE``): the kernel maps every page in one call instead
+    of one fault per 4 KB page as :func:`align` first writes it — 0.7 s instead of 1.9 s of
+    wall time for 2.3 GB on the test VM, the same CPU time or less."""
     return {f: _empty((n_symbols, n_times), np.dtype(dtype)) for f in fields}
 
 
@@ -239,7 +241,8 @@ def _empty(shape: tuple[int, int], dtype: np.dtype[Any]) -> FloatArray:
     nbytes = shape[0] * shape[1] * dtype.itemsize
     if nbytes < BIG or not hasattr(mmap, "MAP_PRIVATE"):
         return np.empty(shape, dtype)
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+    buf = mmap.mmap(-1, nbytes, flags=flags)
     return np.frombuffer(buf, dtype).reshape(shape)
 
 
