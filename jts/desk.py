@@ -146,6 +146,12 @@ class Desk:
         # send the whole burst back to back; the venue's acknowledgements are applied (and
         # journaled) afterwards, so no order waits for another order's ledger commit
         acks = [await self._send(rec, intent) for rec, intent in approved]
+        # logged once the burst is out (a log line costs ~50 µs: not between two sends)
+        for rec, intent in approved:
+            req = rec.request
+            log.info("order_submitted", client_order_id=req.client_order_id,
+                     symbol=req.symbol, side=req.side.value, quantity=str(req.quantity),
+                     strategy=req.strategy, reason=intent.reason)
         await self._apply_acks([ack for ack in acks if ack is not None])
         return decisions
 
@@ -209,9 +215,6 @@ class Desk:
         submitted = OrderEvent(req.client_order_id, OrderStatus.SUBMITTED, self.clock.now_ns())
         if self._move(rec, submitted):
             await self._announce(rec, submitted)
-        log.info("order_submitted", client_order_id=req.client_order_id, symbol=req.symbol,
-                 side=req.side.value, quantity=str(req.quantity), strategy=req.strategy,
-                 reason=intent.reason)
         try:
             ack = await self.broker.submit(req)
         except OrderOutcomeUnknown as exc:
