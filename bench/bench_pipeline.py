@@ -251,11 +251,12 @@ def main() -> None:
     ap.add_argument("--ledger", default="sqlite:///ledger.sqlite3")
     ap.add_argument("--no-record", action="store_true", help="[market] record_ticks = false")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after warm-up")
+    ap.add_argument("--no-saturate", action="store_true", help="run the paced mode only")
     args = ap.parse_args()
     common: dict[str, Any] = dict(n_symbols=args.symbols, seconds=args.seconds, batch=args.batch,
                                   rate=args.rate, ledger=args.ledger, warmup_s=args.warmup,
                                   record_ticks=not args.no_record, gc_freeze=args.gc_freeze)
-    runs = [asyncio.run(run_pipeline(**common))]
+    runs = [] if args.no_saturate else [asyncio.run(run_pipeline(**common))]
     if args.paced:
         runs.append(asyncio.run(run_pipeline(paced_tps=args.paced, **common)))
     print(f"Live pipeline, {args.symbols:,} symbols, {args.rate:,.0f} prints per market "

@@ -35,6 +35,7 @@ from jts.portfolio import Portfolio
 from jts.risk import RiskGate, TradingState
 from jts.storage.ts_writer import TickWriter
 from jts.surge import SurgeDetector
+from jts.tick_batch import TickBatch
 from jts.types import Bar, Fill, OrderEvent, Tick
 
 log = structlog.get_logger(__name__)
@@ -145,6 +146,8 @@ class App(OperatorActions):
             # the free-running simulated market has 390-minute virtual days
             surge_cfg = msgspec.structs.replace(surge_cfg, session="virtual")
         self.surge = SurgeDetector(list(market.symbols), surge_cfg)
+        if cfg.surge.enabled:        # tick batches come with columns over the surge's index
+            self.collector.symbol_index = self.surge.index
         self.bars_built = 0
         self._extra = list(extra_components)
         self._tasks: list[asyncio.Task[None]] = []
@@ -377,9 +380,7 @@ class App(OperatorActions):
     async def _surge(self) -> None:
         while True:
             assert self._ticks_surge is not None
-            batches = await self._ticks_surge.receive_batch()
-            ticks = batches[0] if len(batches) == 1 else [t for b in batches for t in b]
-            found = self.surge.update_ticks(ticks)
+            found = self.surge.update_ticks(TickBatch.join(await self._ticks_surge.receive_batch()))
             if found:
                 self.bus.candidates.publish_nowait(found)
                 for c in found:

@@ -16,11 +16,13 @@ from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import structlog
 
 from jts.calendar import CryptoCalendar, Phase
 from jts.clock import NS, Clock
 from jts.storage.cache import Cache, set_last_price
+from jts.tick_batch import TickBatch
 from jts.types import Tick
 
 log = structlog.get_logger(__name__)
@@ -84,11 +86,13 @@ class _FeedState:
 class _SymState:
     """Newest accepted time and recent de-duplication keys of one (venue, symbol): a full
     ``recent`` (``dedup_window`` keys) becomes ``old`` and a fresh one starts, so the last
-    ``dedup_window`` to 2× that keys are remembered, at O(1) a tick."""
+    ``dedup_window`` to 2× that keys are remembered, at O(1) a tick. ``idx``: the symbol's
+    row in the collector's ``symbol_index`` (-1: not in it)."""
 
-    __slots__ = ("last_ts", "old", "recent")
+    __slots__ = ("idx", "last_ts", "old", "recent")
 
-    def __init__(self) -> None:
+    def __init__(self, idx: int = -1) -> None:
+        self.idx = idx
         self.last_ts = -(1 << 62)
         self.recent: set[object] = set()
         self.old: set[object] = set()
@@ -101,7 +105,8 @@ class Collector:
                  on_alert: AlertFn | None = None, out_of_order_tolerance_s: float = 0.0,
                  dedup_window: int = 256, check_interval_s: float = 1.0,
                  cache_interval_s: float = 1.0, warn_interval_s: float = 10.0,
-                 flood_alert_interval_s: float = 60.0) -> None:
+                 flood_alert_interval_s: float = 60.0,
+                 symbol_index: dict[str, int] | None = None) -> None:
         names = [f.name for f in feeds]
         if len(set(names)) != len(names):
             raise ValueError(f"feed names must be unique, got {names}")
@@ -124,6 +129,7 @@ class Collector:
         self._warn_ns = int(warn_interval_s * NS)
         self._flood_alert_ns = int(flood_alert_interval_s * NS)
         self._syms: dict[tuple[str, str], _SymState] = {}
+        self.symbol_index = symbol_index   # published batches carry columns over it
         self._pending_cache: dict[tuple[str, str], Tick] = {}
         self._started_ns = clock.now_ns()
         self.published = 0
@@ -202,6 +208,12 @@ class Collector:
         tol = self._tol_ns
         window = self._dedup_window
         cache = self._pending_cache if self._cache is not None else None
+        index = self.symbol_index
+        cols = index is not None
+        ci: list[int] = []
+        ct: list[int] = []
+        cp: list[float] = []
+        cv: list[float] = []
         out: list[Tick] = []
         for t in items:
             try:
@@ -222,7 +234,7 @@ class Collector:
                 key = (venue, t.symbol)
                 s = syms.get(key)
                 if s is None:
-                    s = syms[key] = _SymState()
+                    s = syms[key] = _SymState(index.get(key[1], -1) if index else -1)
                 ts = t.ts_ns
                 last = s.last_ts
                 if ts < last - tol:
@@ -240,11 +252,19 @@ class Collector:
                 if ts > last:
                     s.last_ts = ts
                 out.append(nt := Tick(venue, key[1], ts, now, p, v, seq))
+                if cols:
+                    ci.append(s.idx)
+                    ct.append(ts)
+                    cp.append(p)
+                    cv.append(v)
                 if cache is not None:
                     cache[key] = nt
             except Exception:        # a feed built a Tick with wrong field types
                 rej["malformed"] += 1
         st.accepted += len(out)
+        if index is not None:
+            out = TickBatch(out, (index, np.array(ci, np.int64), np.array(ct, np.int64),
+                                  np.array(cp, np.float64), np.array(cv, np.float64)))
         if len(out) != len(batch):
             self._warn(st, now)
         if self.tick_writer is not None and out:

@@ -308,6 +308,9 @@ class SurgeDetector:
 
     def update_ticks(self, ticks: Sequence[Tick]) -> list[SurgeCandidate]:
         """Convenience: :meth:`update` from ``Tick`` objects (unknown symbols are counted)."""
+        cols = getattr(ticks, "columns", None)      # a jts.tick_batch.TickBatch over our index
+        if cols is not None and cols[0] is self.index:
+            return self.update(*cols[1:])
         get = self.index.get
         n = len(ticks)
         s = np.fromiter((get(x.symbol, -1) for x in ticks), dtype=np.int64, count=n)
