@@ -5,7 +5,9 @@ rows/s into the embedded ClickHouse engine, and seconds to load a year of 1-minu
 Bar loads are timed ``--repeat`` times in one process, for all six fields as float64 and for
 close only as float32: uncached (the store itself; the first read — numba kernels loaded from
 their cache, nothing warm — and the median), then through the read cache (the miss that fills
-it, hits, and hits plus a first pass over every matrix).
+it, hits, and hits plus a first pass over every matrix). Each uncached read also reports the
+process's CPU seconds (user + system, every thread): on the shared 2-core VMs wall time
+swings 2× with the other tenants' load, CPU time much less.
 
     .venv/bin/python bench/bench_storage.py [--pg postgresql://postgres@127.0.0.1/test]
         [--symbols 100,500] [--repeat 5] [--only bars|ticks|ledger]
@@ -109,6 +111,12 @@ async def write_bench_bars(ts: ClickHouseTimeSeries, n_symbols: int, times: np.n
             "low": close - 1, "close": close, "volume": 10.0, "value": close * 10}))
 
 
+def cpu_s() -> float:
+    """This process's CPU seconds so far (user + system, all threads)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def touch(arr: BarArrays) -> float:
     """One pass over every loaded matrix (what a backtest does first)."""
     return sum(float(np.nansum(m)) for m in arr.columns.values())
@@ -128,13 +136,17 @@ async def bench_bars(ts_url: str, n_symbols: int, repeat: int, days: int = 248) 
     span = (int(times[0]), int(times[-1]) + 1)
     what = f"load 1y of 1m bars, {n_symbols} symbols → arrays (chdb)"
 
+    cpu: list[float] = []
+
     async def load(store: ClickHouseTimeSeries, kw: dict[str, Any], first_pass: bool = False
                    ) -> float:
+        c = cpu_s()
         t = time.perf_counter()
         arr = await store.read_bars(symbols, *span, "1m", **kw)
         if first_pass:
             touch(arr)
         took = time.perf_counter() - t
+        cpu.append(cpu_s() - c)
         assert arr.close.shape == (n_symbols, len(times)), arr.close.shape
         assert not np.isnan(arr.close).any()
         return took
@@ -142,12 +154,16 @@ async def bench_bars(ts_url: str, n_symbols: int, repeat: int, days: int = 248) 
     for label, kw in (("all 6 fields float64", {}),
                       ("close only float32", {"fields": ["close"], "dtype": np.float32})):
         load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        cpu.clear()
         took = [await load(ts, kw) for _ in range(repeat)]
         rows.append((f"{what}, {label}, uncached",
-                     f"{statistics.median(took):.2f} s median (first {took[0]:.2f} s)",
-                     f"{bars}; {repeat} reads: {' '.join(f'{x:.2f}' for x in took)}; "
-                     f"load avg {load_avg}"))
+                     f"{statistics.median(took):.2f} s median (first {took[0]:.2f} s); "
+                     f"CPU {statistics.median(cpu):.2f} s median (first {cpu[0]:.2f} s)",
+                     f"{bars}; {repeat} reads: {' '.join(f'{x:.2f}' for x in took)} s, CPU "
+                     f"{' '.join(f'{x:.2f}' for x in cpu)} s; load avg {load_avg} before, "
+                     f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} after"))
         miss = await load(cached, kw)
+        miss_cpu = cpu[-1]
         t = time.perf_counter()
         cached.cache.wait()
         publish = time.perf_counter() - t
@@ -161,8 +177,9 @@ async def bench_bars(ts_url: str, n_symbols: int, repeat: int, days: int = 248) 
         rows.append((f"{what}, {label}, read cache",
                      f"hit {statistics.median(hits):.3f} s; hit + first pass "
                      f"{statistics.median(touched):.2f} s (medians)",
-                     f"miss (fills the cache) {miss:.2f} s, then {publish:.2f} s more until "
-                     f"durable; hits {' '.join(f'{x:.3f}' for x in hits)}; hit + pass "
+                     f"miss (fills the cache) {miss:.2f} s (CPU {miss_cpu:.2f} s), then "
+                     f"{publish:.2f} s more until durable; hits "
+                     f"{' '.join(f'{x:.3f}' for x in hits)}; hit + pass "
                      f"{' '.join(f'{x:.2f}' for x in touched)}"))
     await ts.close()
     await cached.close()
