@@ -14,7 +14,10 @@
      otherwise preempt the server they measure (clients are elsewhere in real use);
    * ``aiohttp``: aiohttp's client WebSocket (its C reader costs about what ``raw`` does).
    Reported with the daemon's CPU over the window (from /proc), the client processes' CPU,
-   the server's own publish time and event-loop lag (``GET /api/fanout``) and the load.
+   the server's own publish time and event-loop lag (``GET /api/fanout``), the load, and how
+   long the daemon's loop thread was runnable but waiting for a core (its run-queue wait,
+   /proc/<pid>/task/<pid>/schedstat): on a shared 2-core machine that, not the server's
+   work, is what sets the tail (a late wake-up with no loop CPU behind it was waiting).
 
 Run: .venv/bin/python bench/bench_dashboard.py [--clients 1000] [--seconds 10]
 Targets (issue 8): API p99 ≤ 20 ms; every client gets every update, delivery p99 ≤ 100 ms.
@@ -311,6 +314,20 @@ def proc_cpu(pid: int) -> float:
     return (int(f[11]) + int(f[12])) / TICK
 
 
+def runq_wait(pid: int) -> float:
+    """Seconds the daemon's main (event-loop) thread has spent runnable but not running."""
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+def server_side(base: str, cookie: str, since_ns: int, rq: float, seconds: float) -> str:
+    """Loop lag p50/p99/max (max on the loop's CPU) | run-queue wait % over the window."""
+    fan = get_json(base, f"api/fanout?since={since_ns}", cookie) or {}
+    lag = fan.get("loop_lag_ms", {})
+    own = fan.get("loop_lag_on_cpu_ms", {})
+    return (f"{lag.get('p50') or 0:.1f} / {lag.get('p99') or 0:.1f} / "
+            f"{lag.get('max') or 0:.1f} ({own.get('max') or 0:.1f}) | {rq / seconds * 100:.0f} %")
+
+
 def pct(xs: Any, p: float) -> float:
     return float(np.percentile(np.asarray(xs), p)) if len(xs) else float("nan")
 
@@ -331,9 +348,9 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
     for _ in ps:
         start.put(t0)
     time.sleep(max(0.0, t0 - time.time()))
-    cpu0, load0 = proc_cpu(pid), os.getloadavg()
+    cpu0, load0, rq0 = proc_cpu(pid), os.getloadavg(), runq_wait(pid)
     time.sleep(max(0.0, t1 - time.time()))
-    cpu1, load1 = proc_cpu(pid), os.getloadavg()
+    cpu1, load1, rq1 = proc_cpu(pid), os.getloadavg(), runq_wait(pid)
     results = [q.get(timeout=a.seconds + a.grace + 300) for _ in ps]
     for p in ps:
         p.join(30)
@@ -349,7 +366,6 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
     pub = fan.get("publish_ms", {})
     pcpu = fan.get("publish_cpu_ms", {})
     build = fan.get("build_ms", {})
-    lag = fan.get("loop_lag_ms", {})
     gcs = fan.get("gc_full_ms", {})
     return (f"| {kind} | {clients} | {per_client} | {min(counts)}–{max(counts)} | "
             f"{frac * 100:.2f} % | {sum(r['gaps'] for r in results)} | "
@@ -359,8 +375,8 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
             f"{build.get('p50', float('nan')):.1f} / {build.get('p99', float('nan')):.1f} | "
             f"{pub.get('p50', float('nan')):.1f} / {pub.get('p99', float('nan')):.1f} | "
             f"{pcpu.get('p50', float('nan')):.1f} / {pcpu.get('p99', float('nan')):.1f} | "
-            f"{lag.get('p50', float('nan')):.1f} / {lag.get('p99', float('nan')):.1f} / "
-            f"{lag.get('max', float('nan')):.1f} | {gcs.get('n', 0)} / "
+            f"{server_side(base, cookie, int(t0 * 1e9), rq1 - rq0, a.seconds)} | "
+            f"{gcs.get('n', 0)} / "
             f"{gcs.get('max') or 0:.0f} | {load0[0]:.2f} → {load1[0]:.2f} |")
 
 
@@ -382,28 +398,33 @@ def main() -> None:
             time.sleep(2)        # let the market warm up and strategies trade a little
             if a.api_rates:
                 print("### API latency under load (open loop; daemon trading in paper mode)\n")
-                print("| load req/s | route | requests | p50 ms | p99 ms | max ms |")
-                print("|---:|---|---:|---:|---:|---:|")
+                print("| load req/s | route | requests | p50 ms | p99 ms | max ms | "
+                      "loop lag p50/p99/max (max on loop CPU) ms | daemon waiting for a core "
+                      "| load 1-min |")
+                print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+            cookie = login_cookie(base)
             for rate in (float(x) for x in a.api_rates.split(",") if x):
+                since, rq0 = time.time_ns(), runq_wait(proc.pid)
                 lat = asyncio.run(api_load(base, rate, a.api_seconds))
+                rq = runq_wait(proc.pid) - rq0
                 allv: list[float] = []
                 for route, xs in lat.items():
                     allv += xs
                     print(f"| {rate:.0f} | GET /{route} | {len(xs)} | {pct(xs, 50):.2f} | "
-                          f"{pct(xs, 99):.2f} | {max(xs):.2f} |")
+                          f"{pct(xs, 99):.2f} | {max(xs):.2f} | | | |")
                 print(f"| {rate:.0f} | all | {len(allv)} | {pct(allv, 50):.2f} | "
-                      f"{pct(allv, 99):.2f} | {max(allv):.2f} |  (load "
-                      f"{os.getloadavg()[0]:.2f})")
+                      f"{pct(allv, 99):.2f} | {max(allv):.2f} | "
+                      f"{server_side(base, cookie, since, rq, a.api_seconds)} | "
+                      f"{os.getloadavg()[0]:.2f} |")
             print(f"\n### WebSocket fan-out: {a.clients} clients × 10 updates/s, "
                   f"{a.seconds:.0f} s window (+{a.grace:.0f} s grace), {a.procs} client "
                   "processes separate from the daemon\n")
             print("| receiver | clients | updates built in window | per client (min–max) | "
                   "delivered | seq gaps | resyncs | closed | p50 ms | p99 ms | max ms | "
                   "daemon CPU | clients' CPU | build p50/p99 ms | publish wall p50/p99 ms | "
-                  "publish CPU p50/p99 ms | loop lag p50/p99/max ms | full GCs / max ms | "
-                  "load 1-min |")
-            print("|---|" + "---:|" * 17 + "---|")
-            cookie = login_cookie(base)
+                  "publish CPU p50/p99 ms | loop lag p50/p99/max (max on loop CPU) ms | "
+                  "daemon waiting for a core | full GCs / max ms | load 1-min |")
+            print("|---|" + "---:|" * 18 + "---|")
             for kind in a.receivers.split(","):
                 print(run_fanout(kind, base, port, cookie, proc.pid, a), flush=True)
                 time.sleep(2)

@@ -307,8 +307,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def fanout(request: web.Request) -> web.Response:
-    """The WebSocket fan-out's counters, publish time and event-loop lag (ms) over the
-    samples taken since ``?since=<unix ns>`` (default: all kept)."""
+    """The WebSocket fan-out's counters, publish time and event-loop lag (ms; and the part
+    of it the loop's thread was on a CPU) over the samples taken since
+    ``?since=<unix ns>`` (default: all kept)."""
     d = _d(request)
     try:
         since = int(request.query.get("since", "0"))
@@ -317,6 +318,7 @@ async def fanout(request: web.Request) -> web.Response:
     return web.json_response(d.broadcaster.stats(since)
                              | {"build_ms": d.hub.build_ms.summary(since),
                                 "loop_lag_ms": d.lag.samples.summary(since),
+                                "loop_lag_on_cpu_ms": d.lag.on_cpu.summary(since),
                                 "gc_full_ms": d.lag.gc_full_ms.summary(since)})
 
 

@@ -5,8 +5,11 @@ event-loop lag monitor.
 count/p50/p99/max over the samples taken since a given time (``GET /api/fanout?since=``),
 so a benchmark can ask for exactly its measuring window. :class:`LoopLag` sleeps a fixed
 interval on the daemon's event loop and records how late each wake-up was: the delay every
-other task on that loop (trading included) saw at that moment; while it runs it also times
-the interpreter's full (generation 2) garbage collections, a usual cause of such stalls.
+other task on that loop (trading included) saw at that moment. It also records how much of
+that lateness the loop's thread itself spent on a CPU (at most): a late wake-up with little
+CPU behind it means the process was waiting for a core (other processes), one with CPU
+behind it means something on the loop ran too long. While it runs it also times the
+interpreter's full (generation 2) garbage collections, a usual cause of such stalls.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from jts.clock import NS, Clock
@@ -41,12 +45,17 @@ class Samples:
 
 
 class LoopLag:
-    """Records, in ms, how late ``clock.sleep(interval)`` returns on the running loop."""
+    """Records, in ms, how late ``clock.sleep(interval)`` returns on the running loop
+    (``samples``) and, per wake-up, ``min(lateness, CPU the thread used while asleep)``
+    (``on_cpu``; ``thread_cpu`` gives the thread's CPU seconds)."""
 
-    def __init__(self, clock: Clock, interval: float = 0.05, maxlen: int = 8192) -> None:
+    def __init__(self, clock: Clock, interval: float = 0.05, maxlen: int = 8192, *,
+                 thread_cpu: Callable[[], float] = time.thread_time) -> None:
         self.clock = clock
         self.interval = interval
+        self._thread_cpu = thread_cpu
         self.samples = Samples(maxlen)
+        self.on_cpu = Samples(maxlen)
         self.gc_full_ms = Samples(1024)
         self._gc_t0 = 0.0
 
@@ -65,8 +74,11 @@ class LoopLag:
         try:
             while True:
                 due = self.clock.now_ns() + step
+                cpu0 = self._thread_cpu()
                 await self.clock.sleep(self.interval)
                 now = self.clock.now_ns()
-                self.samples.add(now, max(0, now - due) / 1e6)
+                late = max(0, now - due) / 1e6
+                self.samples.add(now, late)
+                self.on_cpu.add(now, min(late, (self._thread_cpu() - cpu0) * 1000))
         finally:
             gc.callbacks.remove(self._on_gc)

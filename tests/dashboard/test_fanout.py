@@ -9,6 +9,7 @@ import json
 import struct
 from typing import Any, cast
 
+import pytest
 from aiohttp import web
 
 from jts.clock import FakeClock
@@ -130,19 +131,27 @@ def test_samples_summary_since() -> None:
     assert s.summary(since_ns=1000)["n"] == 0
 
 
-async def test_loop_lag_records_how_late_each_wake_up_was() -> None:
+async def test_loop_lag_records_how_late_each_wake_up_was_and_its_cpu_share() -> None:
     clock = FakeClock(0)
-    lag = LoopLag(clock, interval=0.05)
+    cpu = [0.0]
+    lag = LoopLag(clock, interval=0.05, thread_cpu=lambda: cpu[0])
     task = asyncio.get_running_loop().create_task(lag.run())
+
+    async def wake(advance: float, cpu_s: float) -> None:
+        cpu[0] += cpu_s
+        clock.advance(advance)
+        for _ in range(3):
+            await asyncio.sleep(0)
+
     await asyncio.sleep(0)
-    clock.advance(0.05)                  # on time
-    for _ in range(3):
-        await asyncio.sleep(0)
-    clock.advance(0.25)                  # the loop was blocked: 200 ms late
-    for _ in range(3):
-        await asyncio.sleep(0)
+    await wake(0.05, 0.01)               # on time
+    await wake(0.25, 0.01)               # 200 ms late, 10 ms of it ours: waited for a core
+    await wake(0.15, 0.14)               # 100 ms late, the loop ran 140 ms: our own stall
     task.cancel()
-    assert lag.samples.summary() == {"n": 2, "p50": 0.0, "p99": 200.0, "max": 200.0}
+    assert lag.samples.summary() == {"n": 3, "p50": 100.0, "p99": 200.0, "max": 200.0}
+    on_cpu = lag.on_cpu.summary()
+    assert on_cpu["n"] == 3 and on_cpu["p50"] == pytest.approx(10.0)
+    assert on_cpu["max"] == pytest.approx(100.0)
 
 
 async def _read_frame(r: asyncio.StreamReader) -> dict[str, Any]:
@@ -195,6 +204,7 @@ async def test_fanout_figures_are_served(env: Env) -> None:
     body = await r.json()
     assert r.status == 200 and body["published"] == 1 and body["publish_ms"]["n"] == 1
     assert body["loop_lag_ms"] == {"n": 0, "p50": None, "p99": None, "max": None}
+    assert body["loop_lag_on_cpu_ms"]["n"] == 0
     assert body["build_ms"]["n"] == 0 and body["gc_full_ms"]["n"] == 0
     assert (await env.client.get("/api/fanout?since=1")).status == 200
     r = await env.client.get("/api/fanout?since=yesterday")
