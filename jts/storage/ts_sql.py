@@ -19,9 +19,10 @@ _TF = re.compile(r"^(\d+)(m|h|d|w|mo)$")
 RESAMPLE = {"open": "argMin(open, ts)", "high": "max(high)", "low": "min(low)",
             "close": "argMax(close, ts)", "volume": "sum(volume)", "value": "sum(value)"}
 # duplicates of a (timeframe, symbol, ts) key always share a partition: FINAL need not merge
-# across partitions. Blocks of up to 16 MB: fewer, larger chunks to stream and align.
-SETTINGS = (" SETTINGS do_not_merge_across_partitions_select_final = 1,"
-            " preferred_block_size_bytes = 16000000, max_block_size = 262144")
+# across partitions. Default block sizes (~1 MB): 16 MB blocks saved ~0.2 CPU-s of streaming
+# but cost 1-4 s of wall time per 500-symbol read on the VMs — every large chunk is fresh
+# memory whose page faults the hypervisor serves (docs/storage.md).
+SETTINGS = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 TICKS_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.ticks (
     venue LowCardinality(String), symbol LowCardinality(String),
     ts DateTime64(3, '{TZ}'), recv DateTime64(3, '{TZ}'), price Float64, volume Float64,
