@@ -3,15 +3,39 @@
 A bar for ``[t, t+tf)`` is emitted once a tick (of any symbol) or the clock shows a time at
 or after ``t+tf``; a symbol with no ticks in a period gets no bar (gaps are not invented).
 Out-of-order ticks older than the open bar are counted and ignored.
+
+A tick batch that carries columns over a symbol index (:class:`jts.tick_batch.TickBatch`)
+is folded by a numba kernel (:mod:`jts.bar_kernels`) into the open bars of the whole index,
+held as arrays; the closed bars then come out as a :class:`BarBatch` whose columns the
+strategy engine reads without walking the bars. Other ticks (no columns, or a symbol outside
+the index) take the per-tick Python path; both give the same bars.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import repeat
+from typing import Any
 
+import numpy as np
+
+from jts import bar_kernels as K
 from jts.clock import NS
 from jts.errors import ConfigError
 from jts.types import Bar, Tick
+
+# (symbol index, row of each bar in it, bar start ns, OHLCV+value matrix k × 6)
+BarColumns = tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]
+
+
+class BarBatch(list[Bar]):
+    """Closed bars as published, plus the same bars as columns (``columns``, or None)."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, bars: list[Bar], columns: BarColumns | None = None) -> None:
+        super().__init__(bars)
+        self.columns = columns
 
 _TF = re.compile(r"^(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -42,12 +66,84 @@ class BarBuilder:
         self.offset_ns = offset_ns
         self._open: dict[str, _Open] = {}
         self.late_ticks = 0
+        # the columnar state, over the index of the first tick batch with columns
+        self._index: dict[str, int] | None = None
+        self._names: list[str] = []
+        self._rank = np.zeros(0, np.int64)          # row → rank of its symbol name
+        self._start = np.zeros(0, np.int64)
+        self._state = np.zeros((0, 6))
 
-    def _start(self, ts_ns: int) -> int:
+    def _start_of(self, ts_ns: int) -> int:
         return ((ts_ns + self.offset_ns) // self.tf_ns) * self.tf_ns - self.offset_ns
+
+    def _adopt(self, index: dict[str, int]) -> None:
+        """Hold the open bars of ``index``'s symbols as arrays from now on."""
+        n = len(index)
+        self._index = index
+        self._names = [""] * n
+        for sym, i in index.items():
+            self._names[i] = sym
+        self._rank = np.empty(n, np.int64)
+        self._rank[np.argsort(np.array(self._names, dtype=object), kind="stable")] = np.arange(n)
+        self._start = np.full(n, K.NONE, np.int64)
+        self._state = np.zeros((n, 6))
+        for sym in [s for s in self._open if s in index]:
+            b = self._open.pop(sym)
+            i = index[sym]
+            self._start[i] = b.start
+            self._state[i] = (b.open, b.high, b.low, b.close, b.volume, b.value)
 
     def add(self, ticks: list[Tick]) -> list[Bar]:
         """Fold ticks in; return bars closed by them (in time order)."""
+        cols: Any = getattr(ticks, "columns", None)
+        if cols is not None and self._index is None:
+            self._adopt(cols[0])
+        if self._index is not None and ticks:
+            return self._add_columns(ticks, cols)
+        return self._add_ticks(ticks)
+
+    def _add_columns(self, ticks: list[Tick], cols: Any) -> list[Bar]:
+        index = self._index
+        assert index is not None
+        if cols is not None and cols[0] is index:
+            sym, ts, px, vol = cols[1], cols[2], cols[3], cols[4]
+        else:                                     # a plain list: its columns, once
+            k = len(ticks)
+            get = index.get
+            sym = np.fromiter((get(t.symbol, -1) for t in ticks), np.int64, k)
+            ts = np.fromiter((t.ts_ns for t in ticks), np.int64, k)
+            px = np.fromiter((t.price for t in ticks), np.float64, k)
+            vol = np.fromiter((t.volume for t in ticks), np.float64, k)
+        k = len(sym)
+        n = len(self._start)
+        out_sym = np.empty(k + n, np.int64)
+        out_start = np.empty(k + n, np.int64)
+        out = np.empty((k + n, 6))
+        n_out, late, newest = K.fold(sym, ts, px, vol, self.tf_ns, self.offset_ns, self._start,
+                                     self._state, out_sym, out_start, out)
+        self.late_ticks += late
+        other: list[Bar] = []
+        if (sym < 0).any():                       # symbols outside the index: per tick
+            other = self._add_ticks([ticks[j] for j in np.flatnonzero(sym < 0).tolist()],
+                                    close=False)
+        n_out = K.close_before(self._start_of(newest), self._start, self._state, out_sym,
+                               out_start, out, n_out)
+        other.extend(self._close_open(newest))
+        if not n_out and not other:
+            return []
+        out_sym, out_start, out = out_sym[:n_out], out_start[:n_out], out[:n_out]
+        order = np.lexsort((self._rank[out_sym], out_start))
+        out_sym, out_start, out = out_sym[order], out_start[order], out[order]
+        names = self._names
+        bars = list(map(Bar, [names[i] for i in out_sym.tolist()], repeat(self.timeframe),
+                        out_start.tolist(), *out.T.tolist()))
+        if other:                                 # rare: no columns for a mixed batch
+            bars.extend(other)
+            bars.sort(key=lambda b: (b.ts_ns, b.symbol))
+            return bars
+        return BarBatch(bars, (index, out_sym, out_start, out))
+
+    def _add_ticks(self, ticks: list[Tick], close: bool = True) -> list[Bar]:
         closed: list[Bar] = []
         opened = self._open
         tf, off = self.tf_ns, self.offset_ns
@@ -75,16 +171,29 @@ class BarBuilder:
                     continue
                 closed.append(self._bar(t.symbol, cur))
             opened[t.symbol] = _Open(((ts + off) // tf) * tf - off, p, t.volume)
-        if ticks:
-            closed.extend(self.close_until(newest))
+        if ticks and close:
+            closed.extend(self._close_open(newest))
             closed.sort(key=lambda b: (b.ts_ns, b.symbol))
         return closed
 
+    def _close_open(self, now_ns: int) -> list[Bar]:
+        boundary = self._start_of(now_ns)
+        done = [s for s, b in self._open.items() if b.start < boundary]
+        return [self._bar(s, self._open.pop(s)) for s in done]
+
     def close_until(self, now_ns: int) -> list[Bar]:
         """Close every open bar whose period ended at or before ``now_ns``."""
-        boundary = self._start(now_ns)
-        done = [s for s, b in self._open.items() if b.start < boundary]
-        out = [self._bar(s, self._open.pop(s)) for s in done]
+        out = self._close_open(now_ns)
+        if self._index is not None:
+            n = len(self._start)
+            out_sym = np.empty(n, np.int64)
+            out_start = np.empty(n, np.int64)
+            ohlcvv = np.empty((n, 6))
+            k = K.close_before(self._start_of(now_ns), self._start, self._state, out_sym,
+                               out_start, ohlcvv, 0)
+            names = self._names
+            out.extend(map(Bar, [names[i] for i in out_sym[:k].tolist()], repeat(self.timeframe),
+                           out_start[:k].tolist(), *ohlcvv[:k].T.tolist()))
         out.sort(key=lambda b: (b.ts_ns, b.symbol))
         return out
 

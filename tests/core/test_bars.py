@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jts.bars import BarBuilder, timeframe_ns
+from jts.bars import BarBatch, BarBuilder, timeframe_ns
 from jts.clock import NS
 from jts.errors import ConfigError
+from jts.tick_batch import TickBatch
 from jts.types import Tick
 
 T0 = 1_764_000_000 * NS - (1_764_000_000 * NS) % (60 * NS)   # a minute boundary
@@ -104,3 +106,51 @@ def test_fast_path_builds_the_same_bars_as_the_plain_algorithm(
            for batch in batches for x in b.add(batch)]
     want, late = _reference_bars(batches, tf_s)
     assert got == want and b.late_ticks == late
+
+
+def _columns(batch: list[Tick], index: dict[str, int]) -> TickBatch:
+    """The batch as the collector publishes it over ``index`` (-1: outside the index)."""
+    return TickBatch(batch, (index, np.array([index.get(t.symbol, -1) for t in batch], np.int64),
+                             np.array([t.ts_ns for t in batch], np.int64),
+                             np.array([t.price for t in batch]),
+                             np.array([t.volume for t in batch])))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.tuples(st.sampled_from("ABCZ"), st.integers(0, 400),
+                                             st.sampled_from([99.0, 100.1, 100.5, 101.3]),
+                                             st.sampled_from([1.0, 2.5, 0.7])), max_size=15),
+                          st.booleans()), max_size=6),
+       st.sampled_from([1, 60, 300]))
+def test_columnar_path_builds_the_same_bars_as_the_plain_algorithm(
+        raw: list[tuple[list[tuple[str, int, float, float]], bool]], tf_s: int) -> None:
+    # "Z" is outside the index; a batch without columns (False) may come at any point,
+    # also before the first one with columns (then the open bars move into the arrays)
+    index = {"C": 0, "A": 1, "B": 2}
+    batches = [[tick(s, sec, p, v) for s, sec, p, v in b] for b, _ in raw]
+    b = BarBuilder({1: "1s", 60: "1m", 300: "5m"}[tf_s])
+    got = []
+    for batch, (_, with_cols) in zip(batches, raw, strict=True):
+        out = b.add(_columns(batch, index) if with_cols else batch)
+        got.extend((x.ts_ns, x.symbol, x.open, x.high, x.low, x.close, x.volume, x.value)
+                   for x in out)
+        if isinstance(out, BarBatch) and out.columns is not None:
+            ix, rows, ts, ohlcvv = out.columns
+            assert ix is index
+            assert [x.symbol for x in out] == [next(k for k, v in index.items() if v == r)
+                                              for r in rows.tolist()]
+            assert ts.tolist() == [x.ts_ns for x in out]
+            assert ohlcvv.tolist() == [[x.open, x.high, x.low, x.close, x.volume, x.value]
+                                       for x in out]
+    want, late = _reference_bars(batches, tf_s)
+    assert got == want and b.late_ticks == late
+
+
+def test_close_until_closes_array_and_dict_bars_in_order() -> None:
+    index = {"B": 0, "A": 1}
+    b = BarBuilder("1m")
+    assert b.add(_columns([tick("B", 1, 50), tick("Z", 2, 7), tick("A", 3, 100)], index)) == []
+    bars = b.close_until(T0 + 61 * NS)
+    assert [(x.symbol, x.ts_ns, x.close) for x in bars] == [("A", T0, 100), ("B", T0, 50),
+                                                             ("Z", T0, 7)]
+    assert b.close_until(T0 + 200 * NS) == []
