@@ -98,6 +98,8 @@ class StrategyRun:
     capped: int = 0                     # entries skipped at the strategy's max_positions
     intents: list[OrderIntent] = field(default_factory=list)
     slots: list[_Slot] = field(default_factory=list)
+    # id(symbol index of a bar batch) → (that index, its rows → this universe's rows)
+    maps: dict[int, tuple[dict[str, int], np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.slots = [_Slot(self.book, i) for i in range(len(self.symbols))]
@@ -109,36 +111,70 @@ class StrategyRun:
 
 class _Columns:
     """A bar batch as columns, built once and shared by every strategy: the symbols and
-    the OHLCV+value matrix (``k × 6``)."""
+    the OHLCV+value matrix (``k × 6``). From a :class:`jts.bars.BarBatch` they are taken as
+    they are (``index``/``rows``: each bar's row in the bar builder's symbol index), and a
+    strategy's rows are found through a cached index → universe map, not by name."""
 
-    __slots__ = ("names", "ohlcvv", "symbols", "unique")
+    __slots__ = ("_names", "index", "ohlcvv", "rows", "symbols", "unique")
 
     def __init__(self, bars: Sequence[Bar], symbols: list[str] | None = None,
                  ohlcvv: np.ndarray | None = None) -> None:
+        self.index: dict[str, int] | None = None
+        self.rows = _NO_ROWS
+        cols = getattr(bars, "columns", None)
+        if symbols is None and cols is not None:
+            self.index, self.rows, _, ohlcvv = cols
+            self.symbols: list[str] = []
+            self.ohlcvv: np.ndarray = ohlcvv
+            self.unique = len(np.unique(self.rows)) == len(self.rows)
+            return
         if symbols is None or ohlcvv is None:
             symbols = [b.symbol for b in bars]
             ohlcvv = np.array([(b.open, b.high, b.low, b.close, b.volume, b.value)
                                for b in bars], dtype=np.float64).reshape(len(bars), 6)
         self.symbols = symbols
         self.ohlcvv = ohlcvv
-        self.names = set(symbols)
-        self.unique = len(self.names) == len(symbols)
+        self._names = set(symbols)
+        self.unique = len(self._names) == len(symbols)
+
+    def _mapped(self, run: StrategyRun) -> np.ndarray:
+        """Each bar's row in ``run``'s universe (-1: outside it), through the run's map."""
+        assert self.index is not None
+        got = run.maps.get(id(self.index))
+        if got is None or got[0] is not self.index:
+            m = np.full(len(self.index), -1, np.int64)
+            for sym, i in self.index.items():
+                m[i] = run.index.get(sym, -1)
+            got = run.maps[id(self.index)] = (self.index, m)
+        return got[1][self.rows]
 
     def rows_of(self, run: StrategyRun) -> np.ndarray | None:
         """The rows in ``run``'s universe (None: all of them)."""
+        if self.index is not None:
+            inside = self._mapped(run) >= 0
+            return None if inside.all() else np.flatnonzero(inside)
         index = run.index
-        if index.keys() >= self.names:
+        if index.keys() >= self._names:
             return None
         inside = np.fromiter(map(index.__contains__, self.symbols), np.bool_,
                              len(self.symbols))
         return np.flatnonzero(inside)
 
     def take(self, rows: np.ndarray) -> _Columns:
+        if self.index is not None:
+            out = _Columns((), [], self.ohlcvv[rows])
+            out.index, out.rows, out.unique = self.index, self.rows[rows], self.unique
+            return out
         return _Columns((), [self.symbols[j] for j in rows.tolist()], self.ohlcvv[rows])
 
     def index_in(self, run: StrategyRun) -> np.ndarray:
+        if self.index is not None:
+            return self._mapped(run)
         index = run.index
         return np.fromiter(map(index.__getitem__, self.symbols), np.int64, len(self.symbols))
+
+
+_NO_ROWS = np.zeros(0, np.int64)
 
 
 def resolve_universe(universe: object, feed_symbols: Sequence[str]) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jts.bars import BarBatch
 from jts.clock import NS
 from jts.engine import StrategyEngine
 from jts.portfolio import Portfolio
@@ -100,6 +101,10 @@ def test_a_bar_close_in_one_batch_equals_bar_by_bar(tmp_path: Path) -> None:
                   _held_strategy(tmp_path, "part", '["S1", "S4", "S7", "S9"]')]
     batch = StrategyEngine(strategies, syms, Portfolio(cash=Decimal(10**9)))
     single = StrategyEngine(strategies, syms, Portfolio(cash=Decimal(10**9)))
+    # bars as the bar builder publishes them: with columns over its own index (another
+    # order, and a symbol no strategy carries)
+    columnar = StrategyEngine(strategies, syms, Portfolio(cash=Decimal(10**9)))
+    index = {s: i for i, s in enumerate(reversed([*syms, "X"]))}
     rng = np.random.default_rng(3)
     px = dict.fromkeys(syms, 1000.0)
     seen = 0
@@ -108,18 +113,26 @@ def test_a_bar_close_in_one_batch_equals_bar_by_bar(tmp_path: Path) -> None:
         closing = bars({s: px[s] for s in syms if rng.random() < 0.8}, i)
         got_batch = batch.on_bars(closing)
         got_single = [it for b in closing for it in single.on_bars([b])]
+        with_x = [*closing, *bars({"X": 5.0}, i)]
+        got_cols = columnar.on_bars(BarBatch(with_x, (
+            index, np.array([index[b.symbol] for b in with_x], np.int64),
+            np.array([b.ts_ns for b in with_x], np.int64),
+            np.array([(b.open, b.high, b.low, b.close, b.volume, b.value) for b in with_x]))))
         key = sorted((it.strategy, it.symbol, it.side, it.quantity) for it in got_batch)
         assert key == sorted((it.strategy, it.symbol, it.side, it.quantity)
                              for it in got_single)
+        assert [(it.strategy, it.symbol, it.side, it.quantity) for it in got_batch] == \
+            [(it.strategy, it.symbol, it.side, it.quantity) for it in got_cols]
         seen += len(got_batch)
         for n, it in enumerate(got_batch):         # fill half, leave the rest in flight
             if n % 2 == 0:
-                for eng in (batch, single):
+                for eng in (batch, single, columnar):
                     eng.on_fill(Fill("p", "a", f"t{i}-{n}", "c", it.symbol, it.side,
                                      it.quantity, Decimal(100), Decimal(0), Decimal(0), T0,
                                      it.strategy))
                     eng.on_order_done(it.strategy, it.symbol)
-        for rb, rs in zip(batch.runs, single.runs, strict=True):
+        for rb, rs, rc in zip(batch.runs, single.runs, columnar.runs, strict=True):
             assert [(s.position, s.bars_held, s.pending) for s in rb.slots] == \
-                [(s.position, s.bars_held, s.pending) for s in rs.slots]
+                [(s.position, s.bars_held, s.pending) for s in rs.slots] == \
+                [(s.position, s.bars_held, s.pending) for s in rc.slots]
     assert seen > 20
