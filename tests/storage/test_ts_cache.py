@@ -37,9 +37,24 @@ def fill(cache: ArrayCache, key: str, n_rows: int = 3, n_times: int = 5,
     return out
 
 
-def test_an_entry_round_trips_exactly_and_callers_cannot_change_it(tmp_path: Path) -> None:
-    cache = ArrayCache(tmp_path, max_bytes=1 << 30, min_bytes=0)
+@pytest.fixture(params=["staged", "direct"])
+def stage(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
+    """A miss filled in a staging directory (RAM-backed in production) then copied to the
+    cache, or filled in the cache directory itself."""
+    if request.param == "direct":
+        return None
+    path = tmp_path / "stage"
+    path.mkdir()
+    return path
+
+
+def test_an_entry_round_trips_exactly_and_callers_cannot_change_it(
+        tmp_path: Path, stage: Path | None) -> None:
+    cache = ArrayCache(tmp_path / "c", max_bytes=1 << 30, min_bytes=0, stage=stage)
+    assert cache.stage == stage
     first = fill(cache, "k1")
+    assert stage is None or list(stage.iterdir()) == []     # staging file gone once published
+    assert first["open"][2, 4] == 14.0       # the caller's view outlives the staging file
     first["close"][0, 0] = -5.0              # the caller's copy-on-write page only
     hit = cache.get("k1")
     assert hit is not None and cache.hits == 1
@@ -54,8 +69,9 @@ def test_an_entry_round_trips_exactly_and_callers_cannot_change_it(tmp_path: Pat
     assert cache.get("other") is None and cache.misses == 1
 
 
-def test_a_discarded_or_unkept_draft_leaves_nothing(tmp_path: Path) -> None:
-    cache = ArrayCache(tmp_path, max_bytes=1 << 30, min_bytes=0)
+def test_a_discarded_or_unkept_draft_leaves_nothing(tmp_path: Path, stage: Path | None) -> None:
+    where = tmp_path / "c"
+    cache = ArrayCache(where, max_bytes=1 << 30, min_bytes=0, stage=stage)
     draft = cache.create("gone", np.arange(4, dtype=np.int64), 2, ["close"], F64)
     assert draft is not None
     draft.columns["close"][...] = 1.0
@@ -64,7 +80,8 @@ def test_a_discarded_or_unkept_draft_leaves_nothing(tmp_path: Path) -> None:
     other = cache.create("gone2", np.arange(4, dtype=np.int64), 2, ["close"], F64)
     assert other is not None
     other.discard()
-    assert list(tmp_path.iterdir()) == [] and cache.get("gone") is None
+    assert list(where.iterdir()) == [] and cache.get("gone") is None
+    assert stage is None or list(stage.iterdir()) == []
 
 
 def test_too_small_or_too_large_results_are_not_cached(tmp_path: Path) -> None:
@@ -106,12 +123,17 @@ def test_eviction_keeps_the_bound_dropping_the_least_recently_used(tmp_path: Pat
 def test_temporary_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    stale = tmp_path / f"k.{dead.stdout.strip()}.1.tmp"
-    mine = tmp_path / f"k.{os.getpid()}.1.tmp"
-    stale.write_bytes(b"x")
-    mine.write_bytes(b"x")
-    ArrayCache(tmp_path, max_bytes=1 << 30)
-    assert not stale.exists() and mine.exists()
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    pid = dead.stdout.strip()
+    stale = [tmp_path / f"k.{pid}.1.tmp", stage / f"jts-bars-k.{pid}.1.tmp"]
+    mine = [tmp_path / f"k.{os.getpid()}.1.tmp", stage / f"jts-bars-k.{os.getpid()}.1.tmp"]
+    other = stage / f"someone-else.{pid}.1.tmp"         # not ours: left alone
+    for path in (*stale, *mine, other):
+        path.write_bytes(b"x")
+    ArrayCache(tmp_path, max_bytes=1 << 30, stage=stage)
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in mine) and other.exists()
 
 
 def test_data_version_counts_only_the_partitions_read() -> None:
