@@ -146,8 +146,9 @@ class App(OperatorActions):
             # the free-running simulated market has 390-minute virtual days
             surge_cfg = msgspec.structs.replace(surge_cfg, session="virtual")
         self.surge = SurgeDetector(list(market.symbols), surge_cfg)
-        if cfg.surge.enabled:        # tick batches come with columns over the surge's index
-            self.collector.symbol_index = self.surge.index
+        # tick batches come with columns over the surge's index (the surge detector and the
+        # bar builder read them instead of walking the ticks)
+        self.collector.symbol_index = self.surge.index
         self.bars_built = 0
         self._extra = list(extra_components)
         self._tasks: list[asyncio.Task[None]] = []
