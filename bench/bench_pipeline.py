@@ -12,7 +12,9 @@ loop takes it), and the paper broker with a timing hook on ``submit``. Stages ar
 
 * tick → scored: surge detector done with the batch holding the tick (per tick);
 * tick → candidate: surge candidate emitted, from the oldest batch in that update;
-* tick → intent: the strategy engine returned the intent, from the batch that closed its bar;
+* tick → intent: the strategy engine returned the intent, from the batch that closed its bar
+  (also as the event-loop thread's CPU time over the same span, ``thread_time_ns``: the
+  latency with a core of our own, which a shared machine's wall clock cannot show);
 * risk check: ``RiskGate.check`` alone; desk service: ``Desk.handle`` start → ``submit`` call;
 * intent → submit: engine returned the intent → ``broker.submit`` called (queueing included).
 
@@ -224,6 +226,7 @@ def latency_rows(r: Result) -> list[str]:
             ("tick → surge candidate", s.candidate, None),
             ("tick → bars evaluated by the engine (per bar batch)", s.bars_done, None),
             ("tick → order intent", s.intent, None),
+            ("tick → order intent, loop thread CPU (no other process)", s.intent_cpu, None),
             ("risk check (RiskGate.check)", s.risk, None),
             ("desk service (handle → submit call)", s.desk, None),
             ("intent → submit call (queue + desk)", s.to_submit, None),

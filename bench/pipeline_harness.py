@@ -53,6 +53,7 @@ class SyntheticMarket:
         self.p = w / w.sum()
         self.logp = np.log(np.array([self.ref.prev_close(s) or 1.0 for s in self.symbols]))
         self.recv: list[int] = []                   # perf_counter_ns arrival, per batch
+        self.recv_cpu: list[int] = []               # loop thread CPU (thread_time_ns) then
         self.feed_ns = 0                            # building Tick objects, measured part
         self.skip = 0                               # leading batches that are the warm-up
         self.t_last = 0
@@ -110,6 +111,7 @@ class SyntheticMarket:
                 self.feed_ns += f1 - f0
             # arrival: the scheduled time when paced (queueing counts), else when built
             self.recv.append(due if self.paced_tps else f1)
+            self.recv_cpu.append(time.thread_time_ns())
             if b == self.skip:
                 self.cpu0 = time.process_time()
             yield ticks
@@ -139,6 +141,7 @@ class Samples:
     candidate: list[int] = field(default_factory=list)
     bars_done: list[int] = field(default_factory=list)
     intent: list[int] = field(default_factory=list)
+    intent_cpu: list[int] = field(default_factory=list)     # loop thread CPU, not wall
     risk: list[int] = field(default_factory=list)
     desk: list[int] = field(default_factory=list)
     to_submit: list[int] = field(default_factory=list)
@@ -209,12 +212,14 @@ class Probe:
         t0 = time.perf_counter_ns()
         intents = orig(bars)
         t1 = time.perf_counter_ns()
+        cpu = time.thread_time_ns()
         _, recv, b = self._bars.pop(id(bars), (None, 0, -1))
         if b >= self.skip:
             self.s.engine_call.append(t1 - t0)
             self.s.bars_done.append(t1 - recv)
             for it in intents:
                 self.s.intent.append(t1 - recv)
+                self.s.intent_cpu.append(cpu - self.m.recv_cpu[b])
                 self._intents[id(it)] = (it, t1, recv)
         return intents
 

@@ -23,12 +23,14 @@ def _check(r: Result, *, batch: int) -> None:
     assert s.intent and s.risk and s.to_submit
     assert len(s.to_submit) == len(s.desk) == len(s.tick_to_submit) <= r.stats["submitted"]
     assert r.stats["dropped"] == 0
-    for xs in (s.scored, s.candidate, s.bars_done, s.intent, s.risk, s.desk, s.to_submit):
+    assert len(s.intent_cpu) == len(s.intent)
+    for xs in (s.scored, s.candidate, s.bars_done, s.intent, s.intent_cpu, s.risk, s.desk,
+               s.to_submit):
         assert all(x >= 0 for x in xs)
     # a tick cannot become an intent before its bar was evaluated
     assert min(s.tick_to_submit) >= min(s.intent) >= 0
     rows = latency_rows(r)
-    assert len(rows) == 11 and all(row.count("|") == 8 for row in rows)
+    assert len(rows) == 12 and all(row.count("|") == 8 for row in rows)
     assert r.pipeline_tps > 0 and r.cpu_tps > 0
 
 
