@@ -93,6 +93,7 @@ class PaperBroker:
         self._last: dict[str, Decimal] = {}
         self._last_px: dict[str, float] = {}          # newer prints not yet converted
         self._day_base: dict[str, tuple[date, Decimal]] = {}
+        self._limit_memo: dict[tuple[str, object], tuple[Decimal, Decimal]] = {}
         self._events: asyncio.Queue[BrokerEvent | None] = asyncio.Queue()
         self._reserved = ZERO                          # cash held for open buys
         self._n_orders = 0
@@ -279,7 +280,12 @@ class PaperBroker:
         if base is None:
             base = (self._day_base[symbol][1] if symbol in self._day_base
                     else self._price_of(symbol))
-        return price_limits(base, self._market(symbol))
+        market = self._market(symbol)
+        key = (str(base), market)            # str: the same digits and exponent, exactly
+        got = self._limit_memo.get(key)
+        if got is None:                      # price_limits is pure: one rounding per base
+            got = self._limit_memo[key] = price_limits(base, market)
+        return got
 
     def _estimate_cost(self, o: OrderRequest) -> Decimal:
         if o.order_type is OrderType.LIMIT and o.limit_price is not None:
