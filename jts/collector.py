@@ -16,7 +16,6 @@ from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
 import structlog
 
 from jts.calendar import CryptoCalendar, Phase
@@ -86,13 +85,11 @@ class _FeedState:
 class _SymState:
     """Newest accepted time and recent de-duplication keys of one (venue, symbol): a full
     ``recent`` (``dedup_window`` keys) becomes ``old`` and a fresh one starts, so the last
-    ``dedup_window`` to 2× that keys are remembered, at O(1) a tick. ``idx``: the symbol's
-    row in the collector's ``symbol_index`` (-1: not in it)."""
+    ``dedup_window`` to 2× that keys are remembered, at O(1) a tick."""
 
-    __slots__ = ("idx", "last_ts", "old", "recent")
+    __slots__ = ("last_ts", "old", "recent")
 
-    def __init__(self, idx: int = -1) -> None:
-        self.idx = idx
+    def __init__(self) -> None:
         self.last_ts = -(1 << 62)
         self.recent: set[object] = set()
         self.old: set[object] = set()
@@ -208,12 +205,6 @@ class Collector:
         tol = self._tol_ns
         window = self._dedup_window
         cache = self._pending_cache if self._cache is not None else None
-        index = self.symbol_index
-        cols = index is not None
-        ci: list[int] = []
-        ct: list[int] = []
-        cp: list[float] = []
-        cv: list[float] = []
         out: list[Tick] = []
         for t in items:
             try:
@@ -234,7 +225,7 @@ class Collector:
                 key = (venue, t.symbol)
                 s = syms.get(key)
                 if s is None:
-                    s = syms[key] = _SymState(index.get(key[1], -1) if index else -1)
+                    s = syms[key] = _SymState()
                 ts = t.ts_ns
                 last = s.last_ts
                 if ts < last - tol:
@@ -252,19 +243,13 @@ class Collector:
                 if ts > last:
                     s.last_ts = ts
                 out.append(nt := Tick(venue, key[1], ts, now, p, v, seq))
-                if cols:
-                    ci.append(s.idx)
-                    ct.append(ts)
-                    cp.append(p)
-                    cv.append(v)
                 if cache is not None:
                     cache[key] = nt
             except Exception:        # a feed built a Tick with wrong field types
                 rej["malformed"] += 1
         st.accepted += len(out)
-        if index is not None:
-            out = TickBatch(out, (index, np.array(ci, np.int64), np.array(ct, np.int64),
-                                  np.array(cp, np.float64), np.array(cv, np.float64)))
+        if self.symbol_index is not None and out:
+            out = TickBatch.of(out, self.symbol_index)
         if len(out) != len(batch):
             self._warn(st, now)
         if self.tick_writer is not None and out:
