@@ -113,6 +113,8 @@ class Result:
     cpu_seconds: float
     samples: Samples
     stats: dict[str, Any]
+    feed_cpu_seconds: float = 0.0
+
 
     @property
     def pipeline_tps(self) -> float:
@@ -124,9 +126,9 @@ class Result:
 
     @property
     def cpu_tps(self) -> float:
-        """Ticks per second of process CPU (feed excluded): the one-core rate on a machine
-        this process does not share."""
-        return self.ticks / max(1e-9, self.cpu_seconds - self.feed_seconds)
+        """Ticks per second of process CPU (the feed's own CPU excluded): the one-core rate
+        on a machine this process does not share."""
+        return self.ticks / max(1e-9, self.cpu_seconds - self.feed_cpu_seconds)
 
 
 async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: int = 5_000,
@@ -190,7 +192,10 @@ async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: 
                 gc.freeze()
             app.on_ready = freeze
         gc.collect()
-        await app.run()
+        try:
+            await app.run()
+        finally:
+            probe.close()
         n_meas = total - skip * batch
         wall = (market.t_last - market.recv[skip]) / 1e9
         st = app.status()
@@ -202,7 +207,7 @@ async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: 
                                 for s in st["strategies"]}}
         return Result("paced" if paced_tps else "saturate", ledger, n_meas, wall,
                       market.feed_ns / 1e9, market.cpu1 - market.cpu0,
-                      probe.s, stats)
+                      probe.s, stats, market.feed_cpu_ns / 1e9)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -233,7 +238,8 @@ def latency_rows(r: Result) -> list[str]:
             ("tick → submit call", s.tick_to_submit, None),
             ("surge update_ticks call (per batch)", s.surge_call, None),
             ("bar builder add call (per batch)", s.bar_call, None),
-            ("engine on_bars call (per bar batch)", s.engine_call, None)]
+            ("engine on_bars call (per bar batch)", s.engine_call, None),
+            ("cyclic GC pause (any generation)", s.gc_pause, None)]
     out = []
     for name, xs, w in rows:
         n = sum(w) if w else len(xs)
@@ -266,13 +272,14 @@ def main() -> None:
           f"second, batches of {args.batch:,}, {args.seconds:g} market s measured; ledger "
           f"{args.ledger}; record_ticks {not args.no_record}; gc.freeze {args.gc_freeze}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
-    print("| mode | ticks | wall s | CPU s | feed s | ticks/s wall | ticks/CPU-s | bars "
+    print("| mode | ticks | wall s | CPU s | feed s wall (CPU) | ticks/s wall | ticks/CPU-s | bars "
           "| candidates | intents | submitted | fills | dropped |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         st = r.stats
         print(f"| {r.mode} | {r.ticks:,} | {r.seconds:.2f} | {r.cpu_seconds:.2f} | "
-              f"{r.feed_seconds:.2f} | {r.pipeline_tps:,.0f} | {r.cpu_tps:,.0f} | {st['bars']:,} | "
+              f"{r.feed_seconds:.2f} ({r.feed_cpu_seconds:.2f}) | {r.pipeline_tps:,.0f} | "
+              f"{r.cpu_tps:,.0f} | {st['bars']:,} | "
               f"{st['candidates']:,} | {st['intents']:,} | {st['submitted']:,} | "
               f"{st['fills']:,} | {st['dropped']:,} |")
     print("\n| mode | stage | samples | p50 ms | p99 ms | p99.9 ms | max ms |")

@@ -5,6 +5,7 @@ App's component *instances* (the components themselves are the real ones, never 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -55,6 +56,7 @@ class SyntheticMarket:
         self.recv: list[int] = []                   # perf_counter_ns arrival, per batch
         self.recv_cpu: list[int] = []               # loop thread CPU (thread_time_ns) then
         self.feed_ns = 0                            # building Tick objects, measured part
+        self.feed_cpu_ns = 0                        # the same, loop thread CPU
         self.skip = 0                               # leading batches that are the warm-up
         self.t_last = 0
         self.cpu0 = self.cpu1 = 0.0                 # process CPU time over the measured part
@@ -103,12 +105,14 @@ class SyntheticMarket:
             elif self.release is not None:
                 await self.release()
             f0 = time.perf_counter_ns()
+            c0 = time.thread_time_ns()
             clock.set(max(clock.now_ns(), self.start_ns + int((b + 1) * self.batch * NS
                                                                / self.rate)))
             ticks = self._make(b, clock.now_ns())
             f1 = time.perf_counter_ns()
             if b > self.skip:
                 self.feed_ns += f1 - f0
+                self.feed_cpu_ns += time.thread_time_ns() - c0
             # arrival: the scheduled time when paced (queueing counts), else when built
             self.recv.append(due if self.paced_tps else f1)
             self.recv_cpu.append(time.thread_time_ns())
@@ -149,6 +153,7 @@ class Samples:
     surge_call: list[int] = field(default_factory=list)
     engine_call: list[int] = field(default_factory=list)
     bar_call: list[int] = field(default_factory=list)
+    gc_pause: list[int] = field(default_factory=list)       # cyclic GC runs, measured part
 
 
 class Probe:
@@ -175,6 +180,18 @@ class Probe:
         if hasattr(app.desk, "handle_many"):
             self._wrap(app, "desk", "handle_many", self._handle_many)
         broker.on_submit = self._submit
+        self._gc_t0 = 0
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter_ns()
+        elif len(self.m.recv) > self.skip and not self.m.done.is_set():
+            self.s.gc_pause.append(time.perf_counter_ns() - self._gc_t0)
+
+    def close(self) -> None:
+        if self._gc in gc.callbacks:
+            gc.callbacks.remove(self._gc)
 
     def _wrap(self, app: App, attr: str, meth: str, hook: Callable[..., Any]) -> None:
         obj = getattr(app, attr)

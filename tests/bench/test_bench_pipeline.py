@@ -30,7 +30,7 @@ def _check(r: Result, *, batch: int) -> None:
     # a tick cannot become an intent before its bar was evaluated
     assert min(s.tick_to_submit) >= min(s.intent) >= 0
     rows = latency_rows(r)
-    assert len(rows) == 12 and all(row.count("|") == 8 for row in rows)
+    assert len(rows) == 13 and all(row.count("|") == 8 for row in rows)
     assert r.pipeline_tps > 0 and r.cpu_tps > 0
 
 
