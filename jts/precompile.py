@@ -57,7 +57,24 @@ def precompile(strategies: Sequence[Any], surge_cfg: Any | None) -> float:
                  for k in range(8) for s in _SYMBOLS]
         surge.update_ticks(ticks)
         surge.top(5)
+    _bar_kernels()
     took = time.perf_counter() - t0
     log.info("kernels_ready", seconds=round(took, 3), strategies=len(strategies),
              surge=surge_cfg is not None)
     return took
+
+
+def _bar_kernels() -> None:
+    """The columnar bar builder's fold and close (two minutes of prints, one bar close)."""
+    import numpy as np
+
+    from jts.bars import BarBuilder
+    from jts.tick_batch import TickBatch
+
+    index = {s: i for i, s in enumerate(_SYMBOLS)}
+    ticks = [Tick("krx", s, _T0 + k * _MINUTE, _T0, 10_000.0, 10.0, k + 1)
+             for k in range(2) for s in _SYMBOLS]
+    BarBuilder("1m").add(TickBatch(ticks, (
+        index, np.array([index[t.symbol] for t in ticks], np.int64),
+        np.array([t.ts_ns for t in ticks], np.int64), np.array([t.price for t in ticks]),
+        np.array([t.volume for t in ticks]))))
