@@ -167,13 +167,16 @@ class ClickHouseTimeSeries:
     async def write_ticks(self, ticks: Sequence[Tick]) -> int:
         if not ticks:
             return 0
-        frame = pd.DataFrame({
-            "venue": [t.venue for t in ticks], "symbol": [t.symbol for t in ticks],
-            "ts": _to_dt([t.ts_ns for t in ticks]), "recv": _to_dt([t.recv_ns for t in ticks]),
-            "price": np.fromiter((t.price for t in ticks), np.float64, len(ticks)),
-            "volume": np.fromiter((t.volume for t in ticks), np.float64, len(ticks)),
-            "seq": np.fromiter((t.seq for t in ticks), np.uint64, len(ticks))})
-        return await self.write_ticks_df(frame)
+
+        def frame() -> pd.DataFrame:    # in the writer thread: ~0.5 µs a tick off the loop
+            return pd.DataFrame({
+                "venue": [t.venue for t in ticks], "symbol": [t.symbol for t in ticks],
+                "ts": _to_dt([t.ts_ns for t in ticks]),
+                "recv": _to_dt([t.recv_ns for t in ticks]),
+                "price": np.fromiter((t.price for t in ticks), np.float64, len(ticks)),
+                "volume": np.fromiter((t.volume for t in ticks), np.float64, len(ticks)),
+                "seq": np.fromiter((t.seq for t in ticks), np.uint64, len(ticks))})
+        return await self.write_ticks_df(await self._run(frame))
 
     async def write_ticks_df(self, frame: pd.DataFrame) -> int:
         await self._run(lambda: self._client.insert_df(f"{self.db}.ticks", frame))
