@@ -10,6 +10,7 @@ daemon never keeps running with a dead part.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -188,6 +189,12 @@ class App(OperatorActions):
             if bars:
                 self.last_prices[sym] = bars[-1].close
                 self.portfolio.mark(sym, bars[-1].close)
+        del history
+        # what is alive now (compiled strategies and kernels, reference data, the warmed-up
+        # state) lives as long as the daemon: out of the cyclic collector's sight, so a full
+        # collection no longer stalls a bar close for tens of milliseconds rescanning it
+        gc.collect()
+        gc.freeze()
         log.info("daemon_started", pid=os.getpid(), mode=self.cfg.daemon.mode,
                  symbols=len(self.market.symbols), strategies=[r.name for r in self.engine.runs],
                  broker=self.broker.name, market_time=iso_utc(self.clock.now_ns()))
@@ -209,6 +216,7 @@ class App(OperatorActions):
         except* ComponentCrashed as eg:
             raise eg.exceptions[0] from None
         finally:
+            gc.unfreeze()            # what died with this run can be collected again
             await self.broker.close()
             if self.timeseries is not None:
                 await self.timeseries.close()
