@@ -23,7 +23,7 @@ import structlog
 from jts.bars import BarBuilder
 from jts.bus import BLOCK, DROP, Bus
 from jts.calendar import CryptoCalendar, KrxCalendar
-from jts.channel import Channel
+from jts.channel import Channel, ChannelFull
 from jts.clock import NS, Clock, LiveClock, ScaledClock, iso_utc
 from jts.collector import Collector, Feed
 from jts.config import Config
@@ -316,6 +316,14 @@ class App(OperatorActions):
         self.last_prices.update(prices)
         self.portfolio.mark_many(prices)
         self.bus.ticks.publish_nowait(ticks)
+        if self.engine.guards.watching:       # [stops] of held positions, on every print
+            for intent in self.engine.on_ticks(ticks):
+                try:
+                    self.bus.intents.send_nowait(intent)
+                except ChannelFull:
+                    log.error("stop_exit_deferred", strategy=intent.strategy,
+                              symbol=intent.symbol, reason="intents channel full")
+                    self.engine.on_order_done(intent.strategy, intent.symbol)  # re-arm
 
     async def _reconcile(self) -> None:
         """Compare broker truth with the ledger before trading; mismatches halt or are

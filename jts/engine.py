@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import structlog
 
+from jts.guards import StrategyGuards
 from jts.money import to_decimal
 from jts.portfolio import Portfolio
-from jts.types import Bar, Fill, OrderIntent, Side
+from jts.types import Bar, Fill, OrderIntent, Side, Tick
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
@@ -199,6 +200,7 @@ class StrategyEngine:
                                          surge_only=cs.universe == "surge"))
         self.hot: dict[str, int] = {}      # surge candidates → market time they were flagged
         self.hot_window_ns = 30 * 60 * 1_000_000_000
+        self.guards = StrategyGuards(strategies)   # [stops], ATR and Kelly sizing state
 
     def warm_up(self, history: dict[str, list[Bar]]) -> None:
         """Feed stored bars through every evaluator, flat, without emitting intents."""
@@ -264,6 +266,8 @@ class StrategyEngine:
             log.error("strategy_disabled", strategy=run.name, error=run.error)
             return []
         run.bars += k
+        if run.name in self.guards.atr:
+            self.guards.on_bars(run.name, bars)
         if not emit:
             return []
         intents: list[OrderIntent] = []
@@ -282,7 +286,7 @@ class StrategyEngine:
                 if cap is not None and busy >= cap:
                     run.capped += 1
                     continue
-                qty = self._size(run, bar.close)
+                qty = self._size(run, bar.close, bar.symbol)
                 if qty > 0:
                     busy += 1
                     intents.append(OrderIntent(run.name, bar.symbol, Side.BUY, qty,
@@ -296,12 +300,16 @@ class StrategyEngine:
                 s.pending = True
         return intents
 
-    def _size(self, run: StrategyRun, price: float) -> Decimal:
+    def _size(self, run: StrategyRun, price: float, symbol: str = "") -> Decimal:
         sizing = getattr(run.compiled, "sizing", None)
         method = getattr(sizing, "method", "fixed_notional")
         value = to_decimal(float(getattr(sizing, "value", 1_000_000)))
         if price <= 0 or not math.isfinite(price):
             return ZERO
+        if method in ("atr_target", "kelly"):
+            got = self.guards.size(run.name, symbol, price, self.portfolio.equity(),
+                                   float(value))
+            return ZERO if got is None else got
         px = to_decimal(price)
         if method == "fixed_quantity":
             return value.to_integral_value(ROUND_FLOOR)
@@ -327,15 +335,41 @@ class StrategyEngine:
         elif s.position == 0:
             s.entry_price = math.nan
             s.bars_held = 0
+        self.guards.on_fill(fill, before, s.position, s.entry_price)
 
     def on_order_done(self, strategy: str, symbol: str) -> None:
         s = self._slot(strategy, symbol)
         if s is not None:
             s.pending = False
+            self.guards.on_order_done(strategy, symbol, s.position)
+
+    def on_ticks(self, ticks: Sequence[Tick]) -> list[OrderIntent]:
+        """Trade prints against the held positions' ``[stops]``: a crossed level becomes a
+        closing market order (reason ``stop_loss``/``take_profit``/``trailing_stop``)."""
+        if not self.guards.watching:
+            return []
+        out: list[OrderIntent] = []
+        for hit in self.guards.on_ticks(ticks):
+            s = self._slot(hit.strategy, hit.symbol)
+            if s is None or s.pending or s.position <= 0:
+                continue                  # an exit is in flight; re-armed if it fails
+            out.append(OrderIntent(hit.strategy, hit.symbol, Side.SELL, s.position,
+                                   self._tick_ts(ticks, hit.symbol), closing=True,
+                                   reason=hit.reason))
+            s.pending = True
+            self.guards.count_exit(hit.strategy)
+            log.info("stop_triggered", strategy=hit.strategy, symbol=hit.symbol,
+                     reason=hit.reason, price=hit.price, level=round(hit.level, 4))
+        return out
+
+    @staticmethod
+    def _tick_ts(ticks: Sequence[Tick], symbol: str) -> int:
+        return max((t.ts_ns for t in ticks if t.symbol == symbol), default=0)
 
     def status(self) -> list[dict[str, object]]:
         return [{"name": r.name, "enabled": r.enabled, "error": r.error,
                  "symbols": len(r.symbols), "bars": r.bars, "entries": r.entries,
                  "exits": r.exits, "capped": r.capped,
+                 "stop_exits": self.guards.stop_exits_of(r.name),
                  "timeframe": str(getattr(r.compiled, "timeframe", "1m"))}
                 for r in self.runs]

@@ -30,7 +30,7 @@ class StrategyGuards:
         self.atr: dict[str, AtrTracker] = {}
         self.kelly: dict[str, KellyBook] = {}
         self.stops = StopBook()
-        self.stop_exits = 0
+        self.stop_exits: dict[str, int] = {}    # closing orders sent on a stop, per strategy
         for cs in strategies:
             name = str(cs.name)
             rule = StopRule.of(getattr(cs, "stops", None))
@@ -91,6 +91,10 @@ class StrategyGuards:
             self.stops.rearm(strategy, symbol)
 
     def on_ticks(self, ticks: Iterable[Tick]) -> list[StopHit]:
-        hits = self.stops.on_prints(ticks)
-        self.stop_exits += len(hits)
-        return hits
+        return self.stops.on_prints(ticks)
+
+    def count_exit(self, strategy: str) -> None:
+        self.stop_exits[strategy] = self.stop_exits.get(strategy, 0) + 1
+
+    def stop_exits_of(self, strategy: str) -> int:
+        return self.stop_exits.get(strategy, 0)

@@ -137,6 +137,7 @@ class Replay:
         self.collector = Collector([Feed(FEED, _no_feed, venue=venue)], self._publish,
                                    self.clock)
         self._signal: dict[str, int] = {}       # client order id → signal bar time
+        self._reason: dict[str, int] = {}       # client order id → K.REASONS index of a stop exit
 
     # --- the hooks the daemon wires through channels ---------------------------------
     @staticmethod
@@ -198,6 +199,8 @@ class Replay:
                 self.stats.prints_accepted += len(accepted)
                 self.broker.on_ticks(accepted)
                 await self._route()
+                for intent in self.engine.on_ticks(accepted):   # [stops], on every print
+                    await self._handle(intent)
             # (2) the closed bars of t → strategy → risk → orders
             self.clock.set(max(self.clock.now_ns(), ts + self.tf_ns))
             closed = [Bar(b.symbols[s], b.timeframe, ts, float(b.open[s, t]),
@@ -229,6 +232,8 @@ class Replay:
             return
         coid = next(reversed(self.desk.orders))
         self._signal[coid] = intent.ts_ns
+        if intent.reason in K.REASONS:
+            self._reason[coid] = K.REASONS.index(intent.reason)
 
     # --- the outcome, from the ledger ----------------------------------------------------
     async def _result(self, equity: Any, gross: Any, held_bars: Any, per_symbol: Any
@@ -267,7 +272,7 @@ class Replay:
         exit_val: dict[str, float] = {}
         for f in sorted(fills, key=lambda f: f.ts_ns):
             s = index[f.symbol]
-            t = int(np.searchsorted(b.ts_ns, f.ts_ns))
+            t = int(np.searchsorted(b.ts_ns, f.ts_ns, side="right")) - 1   # the fill's bar
             px, q = float(f.price), float(f.quantity)
             fee = float(f.commission + f.tax)
             slip = abs(px - float(b.open[s, t])) * q
@@ -300,7 +305,7 @@ class Replay:
                 r[K.T_EXIT_BAR] = t
                 r[K.T_EXIT_PX] = exit_val[f.symbol] / r[K.T_QTY]
                 r[K.T_PNL] = exit_val[f.symbol] - r[K.T_ENTRY_VALUE] - r[K.T_FEES]
-                r[K.T_REASON] = K.R_SIGNAL
+                r[K.T_REASON] = self._reason.get(f.client_order_id, K.R_SIGNAL)
                 r[K.T_BARS_HELD] = self._bars_between(s, int(r[K.T_ENTRY_BAR]), t)
         for sym, r in open_rows.items():         # marked at the last close, no exit costs
             s = index[sym]

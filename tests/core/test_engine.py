@@ -15,7 +15,7 @@ from jts.engine import StrategyEngine
 from jts.portfolio import Portfolio
 from jts.strategy import load_strategy
 from jts.surge import SurgeCandidate
-from jts.types import Bar, Fill, Side
+from jts.types import Bar, Fill, Side, Tick
 
 T0 = 1_764_000_000 * NS
 
@@ -136,3 +136,37 @@ def test_a_bar_close_in_one_batch_equals_bar_by_bar(tmp_path: Path) -> None:
                 [(s.position, s.bars_held, s.pending) for s in rs.slots] == \
                 [(s.position, s.bars_held, s.pending) for s in rc.slots]
     assert seen > 20
+
+
+def _stop_strategy(tmp_path: Path) -> object:
+    p = tmp_path / "stop.toml"
+    p.write_text('[strategy]\nname = "st"\nuniverse = "all"\ntimeframe = "1m"\n'
+                 '[rules]\nentry = "close > close[1]"\nexit = "bars_held >= 100"\n'
+                 '[sizing]\nmethod = "fixed_quantity"\nvalue = 10\n'
+                 '[stops]\nstop_loss_pct = 5\n')
+    return load_strategy(p)
+
+
+def _tick(symbol: str, price: float, i: int) -> Tick:
+    return Tick("krx", symbol, T0 + i * NS, T0 + i * NS, price, 1.0, i)
+
+
+def test_stop_loss_on_prints_closes_once_and_rearms(tmp_path: Path) -> None:
+    eng = StrategyEngine([_stop_strategy(tmp_path)], ["A"], Portfolio(cash=Decimal(10**9)))
+    assert eng.on_ticks([_tick("A", 1.0, 0)]) == []           # nothing held: nothing watched
+    eng.on_fill(Fill("p", "a", "t1", "c1", "A", Side.BUY, Decimal(10), Decimal(1000),
+                     Decimal(0), Decimal(0), T0, "st"))
+    eng.on_order_done("st", "A")
+    assert eng.on_ticks([_tick("A", 960.0, 1)]) == []         # above 950
+    (x,) = eng.on_ticks([_tick("A", 949.0, 2), _tick("A", 940.0, 3)])
+    assert (x.side, x.quantity, x.closing, x.reason) == (Side.SELL, Decimal(10), True,
+                                                         "stop_loss")
+    assert eng.on_ticks([_tick("A", 900.0, 4)]) == []         # in flight: no second order
+    eng.on_order_done("st", "A")                              # refused: still holding
+    (again,) = eng.on_ticks([_tick("A", 900.0, 5)])
+    assert again.reason == "stop_loss"
+    eng.on_fill(Fill("p", "a", "t2", "c2", "A", Side.SELL, Decimal(10), Decimal(900),
+                     Decimal(0), Decimal(0), T0, "st"))
+    eng.on_order_done("st", "A")
+    assert eng.on_ticks([_tick("A", 1.0, 6)]) == [] and not eng.guards.watching
+    assert eng.status()[0]["stop_exits"] == 2

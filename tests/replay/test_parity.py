@@ -126,33 +126,49 @@ def test_other_timeframes_match_too(store: Store) -> None:
 
 # --- known gaps of the live pipeline (or the kernel), pinned so a fix shows up ----------
 
-def test_stops_are_not_enforced_by_the_live_engine(store: Store) -> None:
-    """[stops] are simulated intrabar by the backtest; jts/engine.py ignores them, so the
-    replay only exits on rules. Trades agree up to each symbol's first stop exit."""
+def test_stops_are_enforced_by_the_live_engine(store: Store) -> None:
+    """[stops] trigger on the same levels live (on prints) as in the backtest (on the bar's
+    high/low). The backtest fills a stop at the level (or a gapping open); live, the closing
+    market order fills on the next print. So trades agree up to each symbol's first stop
+    exit, and that trade is a stop exit of the same entry, in the same bar or the next."""
     path = HERE / "rp_stops.toml"
     bt, rp = invoke("backtest", path, store), invoke("replay", path, store)
     stops = {"stop_loss", "take_profit", "trailing_stop"}
     assert {t["exit_reason"] for t in bt["trades"]} & stops
-    assert not {t["exit_reason"] for t in rp["trades"]} & stops
+    assert {t["exit_reason"] for t in rp["trades"]} & stops
+    assert rp["replay"]["ledger_verified"] is True
+    checked = 0
     for sym in SYMBOLS:
         mine_bt = [t for t in trades(bt) if t["symbol"] == sym]
         mine_rp = [t for t in trades(rp) if t["symbol"] == sym]
         k = next((i for i, t in enumerate(mine_bt) if t["exit_reason"] in stops), len(mine_bt))
-        assert mine_rp[:k] == mine_bt[:k]
+        assert mine_rp[:k] == mine_bt[:k], first_difference(mine_bt[:k], mine_rp[:k])
         if k < len(mine_bt):
-            assert mine_rp[k] != mine_bt[k]
+            a, b = mine_bt[k], mine_rp[k]
+            assert (b["entry_ts_ns"], b["quantity"]) == (a["entry_ts_ns"], a["quantity"])
+            assert b["exit_reason"] in stops
+            assert 0 <= b["exit_ts_ns"] - a["exit_ts_ns"] <= 60 * 10**9
+            checked += 1
+    assert checked >= 1
 
 
-@pytest.mark.parametrize("sizing", ["method = \"atr_target\"\nvalue = 1",
-                                    "method = \"kelly\"\nvalue = 0.5"])
-def test_sizing_methods_the_live_engine_lacks(sizing: str, store: Store, tmp_path: Path
-                                              ) -> None:
-    """jts/engine.py sizes atr_target and kelly as if fixed_notional (value / price), which
-    rounds to zero shares: the replay never enters while the backtest trades."""
+@pytest.mark.parametrize("sizing", ["method = \"atr_target\"\nvalue = 0.01",
+                                    "method = \"kelly\"\nvalue = 0.5"],
+                         ids=["atr_target", "kelly"])
+def test_history_based_sizing_matches_the_backtest(sizing: str, store: Store, tmp_path: Path
+                                                   ) -> None:
+    """atr_target (equity × value% / ATR) and kelly (equity × fraction of the strategy's
+    closed trades / price) size live exactly as the backtest kernel does."""
     path = tmp_path / "s.toml"
     path.write_text((HERE / "rp_bars_held.toml").read_text(encoding="utf-8").replace(
         'method = "fixed_quantity"\nvalue = 10', sizing), encoding="utf-8")
-    bt, rp = invoke("backtest", path, store), invoke("replay", path, store)
+    # cash that never binds: the kernel shrinks an unaffordable buy, live refuses it
+    # (900100 has a stretch of flat minutes: its ATR collapses and atr_target asks for
+    # billions, which the live risk gate refuses while the kernel buys it)
+    rich = ("--cash", "100000000000", "--symbols",
+            ",".join(s for s in SYMBOLS if s != "900100"))
+    bt, rp = invoke("backtest", path, store, *rich), invoke("replay", path, store, *rich)
     assert len(bt["trades"]) >= 3
-    assert rp["trades"] == []
-    assert rp["replay"]["intents"] == 0
+    assert len({t["quantity"] for t in bt["trades"]}) > 1      # sized, not a constant
+    assert trades(rp) == trades(bt), first_difference(trades(bt), trades(rp))
+    assert rp["metrics"] == bt["metrics"]
