@@ -13,9 +13,10 @@ import pytest
 from aiohttp import web
 
 from jts.clock import FakeClock
+from jts.dashboard.live import next_due
 from jts.dashboard.metrics import LoopLag, Samples
 from jts.dashboard.ws import CLOSE_TOO_SLOW, Broadcaster, Client, text_frame
-from tests.dashboard.conftest import Env
+from tests.dashboard.conftest import Env, FakeTime
 
 
 class FakeTransport:
@@ -43,14 +44,6 @@ class FakeWS:
         return True
 
 
-class Now:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def _client(bc: Broadcaster) -> tuple[Client, FakeTransport, FakeWS]:
     tr, ws = FakeTransport(), FakeWS()
     c = Client(cast(web.WebSocketResponse, ws), cast(asyncio.Transport, tr), "admin")
@@ -75,7 +68,7 @@ async def test_behind_client_is_coalesced_then_resynced_with_one_shared_snapshot
         built.append(1)
         return b'{"t":"snapshot","seq":5}'
 
-    bc = Broadcaster(behind_bytes=1000, snapshot=snapshot, monotonic=Now())
+    bc = Broadcaster(behind_bytes=1000, snapshot=snapshot, monotonic=FakeTime())
     (_, fast_tr, _), (s1, t1, _), (s2, t2, _) = (_client(bc) for _ in range(3))
     t1.backlog = t2.backlog = 5000
     assert bc.publish(b'{"t":"u","seq":1}') == 1          # only the fast one gets it
@@ -94,7 +87,7 @@ async def test_behind_client_is_coalesced_then_resynced_with_one_shared_snapshot
 
 
 async def test_client_behind_too_long_or_too_far_is_closed_with_1013() -> None:
-    now = Now()
+    now = FakeTime()
     bc = Broadcaster(backlog_bytes=100_000, behind_bytes=1000, behind_timeout=30.0,
                      snapshot=lambda: b'{"t":"snapshot"}', monotonic=now)
     (late, late_tr, late_ws), (big, big_tr, big_ws) = _client(bc), _client(bc)
@@ -212,8 +205,6 @@ async def test_fanout_figures_are_served(env: Env) -> None:
 
 
 def test_updates_are_paced_on_deadlines_without_bursts_after_a_stall() -> None:
-    from jts.dashboard.live import next_due
-
     assert next_due(10.0, 10.03, 0.1) == 10.1        # 30 ms of work does not stretch it
     assert next_due(10.0, 10.15, 0.1) == 10.1        # one late push: caught up at once
     assert next_due(10.0, 10.5, 0.1) == 10.5         # a long stall restarts from now
