@@ -4,12 +4,13 @@ The backtest kernel (``jts.backtest.kernel._size``) sizes an entry from the bar'
 the equity at that close and, for these two methods, state the live engine must keep too:
 
 * ``atr_target``: shares = equity × value% / ATR(atr_period), the ATR of the bar that
-  signalled (TA-Lib's ATR: the first value is the mean true range of bars 1‥n, then
-  Wilder's smoothing). :class:`AtrTracker` keeps it per symbol from the closed bars.
+  signalled. :class:`AtrTracker` keeps it per symbol from the closed bars with the
+  indicator library's streaming ATR kernel, so it is the backtester's ATR bit for bit.
 * ``kelly``: shares = equity × f / price with f = value × (w − (1 − w) / (avg win / avg
   loss)) over the strategy's last ``window`` closed trades (returns net of fees over the
   entry value), ``probe`` while fewer than ``min_trades`` trades closed, capped by
-  ``max_fraction``. :class:`KellyBook` keeps the ring of returns from the fills.
+  ``max_fraction``. :class:`KellyBook` keeps the returns from the fills and asks the
+  backtest kernel's ``_kelly`` for the fraction.
 
 Both are float64 (they size, they do not price); the engine rounds the result down to
 whole shares in Decimal.
@@ -21,49 +22,47 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-KELLY_WINDOW = 50          # the backtester's defaults (jts.backtest.engine.Settings)
-KELLY_MIN_TRADES = 10
+import numpy as np
+import numpy.typing as npt
+
+from jts.indicators.dispatch import step_any
+from jts.indicators.registry import BY_NAME
+
+# Kelly's defaults, shared with the backtester (jts.backtest.engine.Settings uses them)
+KELLY_WINDOW = 50          # closed trades the fraction looks back over
+KELLY_MIN_TRADES = 10      # fewer closed trades: size with the probe fraction
 KELLY_PROBE = 0.01
 
 
-@dataclass
-class _Atr:
-    prev_close: float = math.nan
-    n_tr: int = 0
-    sum_tr: float = 0.0
-    value: float = math.nan
-
-
 class AtrTracker:
-    """TA-Lib-compatible ATR(period) per symbol, one closed bar at a time."""
+    """TA-Lib-compatible ATR(period) per symbol, one closed bar at a time: the indicator
+    library's own streaming ATR kernel (the one ``jts.indicators.atr`` runs), a state row per
+    symbol."""
 
     def __init__(self, period: int) -> None:
         if period < 1:
             raise ValueError("ATR period must be >= 1")
-        self.period = period
-        self._by_symbol: dict[str, _Atr] = {}
+        spec = BY_NAME["atr"]
+        self._kind = spec.kind
+        self._params = np.zeros(3)
+        self._params[0] = period
+        self._state_size = max(spec.state((float(period),)), 1)
+        self._x = np.zeros(4)
+        self._out = np.zeros(8)
+        self._state: dict[str, npt.NDArray[np.float64]] = {}
+        self._value: dict[str, float] = {}
 
     def update(self, symbol: str, high: float, low: float, close: float) -> float:
-        st = self._by_symbol.setdefault(symbol, _Atr())
-        if math.isnan(st.prev_close):
-            st.prev_close = close          # the first bar has no true range
-            return st.value
-        pc = st.prev_close
-        tr = max(high - low, abs(high - pc), abs(low - pc))
-        st.prev_close = close
-        n = self.period
-        if st.n_tr < n:
-            st.n_tr += 1
-            st.sum_tr += tr
-            if st.n_tr == n:
-                st.value = st.sum_tr / n
-        else:
-            st.value = (st.value * (n - 1) + tr) / n
-        return st.value
+        st = self._state.get(symbol)
+        if st is None:
+            st = self._state[symbol] = np.zeros(self._state_size)
+        self._x[0], self._x[1], self._x[2] = high, low, close
+        step_any(self._kind, st, 0, self._x, self._params, self._out)
+        v = self._value[symbol] = float(self._out[0])
+        return v
 
     def value(self, symbol: str) -> float:
-        st = self._by_symbol.get(symbol)
-        return st.value if st is not None else math.nan
+        return self._value.get(symbol, math.nan)
 
 
 @dataclass
@@ -85,6 +84,7 @@ class KellyBook:
     probe: float = KELLY_PROBE
     returns: deque[float] = field(default_factory=deque)
     _open: dict[str, _OpenTrade] = field(default_factory=dict)
+    _params: npt.NDArray[np.float64] | None = None
 
     def on_fill(self, symbol: str, opening: bool, long: bool, notional: float, fees: float,
                 closed: bool) -> None:
@@ -110,25 +110,14 @@ class KellyBook:
                     self.returns.popleft()
 
     def fraction(self) -> float:
-        k = len(self.returns)
-        if k < self.min_trades:
-            return self.probe
-        wins = 0
-        sw = sl = 0.0
-        for r in reversed(self.returns):    # newest first, summed as the kernel sums
-            if r > 0.0:
-                wins += 1
-                sw += r
-            else:
-                sl -= r
-        w = wins / k
-        if wins == k or sl <= 0.0:
-            f = 1.0
-        elif wins == 0:
-            f = 0.0
-        else:
-            f = w - (1.0 - w) / ((sw / wins) / (sl / (k - wins)))
-        f *= self.multiplier
-        if f <= 0.0:
-            return self.probe
-        return min(f, self.max_fraction)
+        """The backtest kernel's own Kelly fraction over these returns."""
+        from jts.backtest import kernel as K  # imported when a kelly strategy first sizes
+
+        if self._params is None:
+            self._params = np.zeros(K.P_KELLY_PROBE + 1)
+            p = self._params
+            p[K.P_KELLY_WIN], p[K.P_KELLY_MIN] = self.window, self.min_trades
+            p[K.P_KELLY_PROBE], p[K.P_SIZE] = self.probe, self.multiplier
+            p[K.P_MAX_FRAC] = self.max_fraction
+        ring = np.fromiter(self.returns, np.float64, len(self.returns))
+        return float(K._kelly(ring, len(ring), self._params))

@@ -47,6 +47,8 @@ def precompile(strategies: Sequence[Any], surge_cfg: Any | None) -> float:
         engine.warm_up(history)
         for i in range(2):
             engine.on_bars([b for s in _SYMBOLS for b in _bars(s, 1, 40 + i)])
+        for book in engine.guards.kelly.values():   # kelly sizing calls the backtest kernel
+            book.fraction()
     if surge_cfg is not None:
         from jts.surge import SurgeDetector
 

@@ -124,11 +124,10 @@ class KisBroker(KisMarketData):
     def remember(self, client_order_id: str, broker_order_id: str, order: OrderRequest,
                  filled: Decimal = Decimal(0), *, orgno: str = "", sent_ns: int = 0) -> None:
         """Restore an order mapping after a restart (from the ledger or the cache)."""
-        t = Tracked(order, broker_order_id, orgno, filled, sent_ns or self.clock.now_ns(),
-                    filled_value=None if filled else Decimal(0),
-                    closed=filled >= order.quantity)
-        t.heard_ns = self.clock.now_ns()
-        self._orders[client_order_id] = t
+        now = self.clock.now_ns()
+        self._orders[client_order_id] = Tracked(
+            order, broker_order_id, orgno, filled, sent_ns or now, heard_ns=now,
+            filled_value=None if filled else Decimal(0), closed=filled >= order.quantity)
         self._by_odno[broker_order_id] = client_order_id
         for n in self._orphans.pop(broker_order_id, []):
             self._apply(n)

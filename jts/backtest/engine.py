@@ -21,6 +21,7 @@ from jts.costs import CostModel, TaxRate
 from jts.errors import ConfigError, DataError
 from jts.indicators import atr as atr_fn
 from jts.krx import LIMIT_RATE, Market, market_of, tick_arrays
+from jts.live_sizing import KELLY_MIN_TRADES, KELLY_PROBE, KELLY_WINDOW
 from jts.storage.timeseries import BarArrays
 from jts.strategy.loader import CompiledStrategy
 
@@ -46,9 +47,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     lot_size: float | None = None          # None: 1 share (KRX), 1e-8 (crypto)
     price_limits: bool = True              # KRX ±30 % around the previous day's close
     max_positions: int | None = None       # None: the strategy's max_positions (or no limit)
-    kelly_window: int = 50
-    kelly_min_trades: int = 10
-    kelly_probe: float = 0.01              # fraction of equity while Kelly has too few trades
+    kelly_window: int = KELLY_WINDOW
+    kelly_min_trades: int = KELLY_MIN_TRADES
+    kelly_probe: float = KELLY_PROBE       # fraction of equity while Kelly has too few trades
 
     def __post_init__(self) -> None:
         if not self.initial_cash > 0:
