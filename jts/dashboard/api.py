@@ -295,14 +295,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096, compress=False)
     await ws.prepare(request)
 
-    def first() -> bytes:
-        return d.hub.encoded_snapshot()
-
     def on_message(text: str) -> bytes | None:
         return b'{"t":"pong"}' if text == "ping" else None
 
-    await d.broadcaster.serve(ws, request.transport, str(request[CLAIMS]["sub"]), first,
-                              on_message)
+    await d.broadcaster.serve(ws, request.transport, str(request[CLAIMS]["sub"]),
+                              d.hub.encoded_snapshot, on_message)
     return ws
 
 

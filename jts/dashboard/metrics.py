@@ -26,11 +26,9 @@ from jts.clock import NS, Clock
 class Samples:
     def __init__(self, maxlen: int = 8192) -> None:
         self._ring: deque[tuple[int, float]] = deque(maxlen=maxlen)
-        self.total = 0
 
     def add(self, ts_ns: int, value: float) -> None:
         self._ring.append((ts_ns, value))
-        self.total += 1
 
     def summary(self, since_ns: int = 0) -> dict[str, Any]:
         """``{"n", "p50", "p99", "max"}`` over the kept samples taken at or after
