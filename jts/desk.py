@@ -36,10 +36,13 @@ class OrderJournal(Protocol):
 
     async def record_order(self, order: OrderRequest) -> None: ...
 
+    async def record_orders(self, orders: list[OrderRequest]) -> None:
+        """A burst's write-ahead, one transaction."""
+
     async def apply_event(self, event: OrderEvent) -> object: ...
 
-    # optional, used when present: ``record_orders(list)`` (a burst's write-ahead) and
-    # ``apply_events(list)`` (a burst's acknowledgements), each one transaction
+    async def apply_events(self, events: list[OrderEvent]) -> None:
+        """A burst's acknowledgements, one transaction."""
 
     async def apply_fill(self, fill: Fill, event: OrderEvent | None) -> bool: ...
 
@@ -136,13 +139,7 @@ class Desk:
         # orders leave; SUBMITTED is kept in memory only — after a crash a NEW order is
         # resolved by asking the broker, exactly like a SUBMITTED one would be
         if self.journal is not None:
-            reqs = [rec.request for rec, _ in approved]
-            many = getattr(self.journal, "record_orders", None)
-            if many is not None:
-                await many(reqs)
-            else:
-                for req in reqs:
-                    await self.journal.record_order(req)
+            await self.journal.record_orders([rec.request for rec, _ in approved])
         # send the whole burst back to back; the venue's acknowledgements are applied (and
         # journaled) afterwards, so no order waits for another order's ledger commit
         acks = [await self._send(rec, intent) for rec, intent in approved]
@@ -165,13 +162,7 @@ class Desk:
                 if rec is not None and self._move(rec, ack):
                     moved.append((rec, ack))
             if self.journal is not None and moved:
-                events = [ev for _, ev in moved]
-                many = getattr(self.journal, "apply_events", None)
-                if many is not None:
-                    await many(events)
-                else:
-                    for ev in events:
-                        await self.journal.apply_event(ev)
+                await self.journal.apply_events([ev for _, ev in moved])
         for rec, ev in moved:
             await self._announce(rec, ev)
 

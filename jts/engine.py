@@ -354,17 +354,12 @@ class StrategyEngine:
             if s is None or s.pending or s.position <= 0:
                 continue                  # an exit is in flight; re-armed if it fails
             out.append(OrderIntent(hit.strategy, hit.symbol, Side.SELL, s.position,
-                                   self._tick_ts(ticks, hit.symbol), closing=True,
-                                   reason=hit.reason))
+                                   hit.ts_ns, closing=True, reason=hit.reason))
             s.pending = True
             self.guards.count_exit(hit.strategy)
             log.info("stop_triggered", strategy=hit.strategy, symbol=hit.symbol,
                      reason=hit.reason, price=hit.price, level=round(hit.level, 4))
         return out
-
-    @staticmethod
-    def _tick_ts(ticks: Sequence[Tick], symbol: str) -> int:
-        return max((t.ts_ns for t in ticks if t.symbol == symbol), default=0)
 
     def status(self) -> list[dict[str, object]]:
         return [{"name": r.name, "enabled": r.enabled, "error": r.error,

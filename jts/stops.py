@@ -62,6 +62,7 @@ class StopHit:
     reason: str          # "stop_loss" | "take_profit" | "trailing_stop"
     price: float         # the print that crossed the level
     level: float
+    ts_ns: int           # that print's venue time
 
 
 class StopBook:
@@ -108,7 +109,7 @@ class StopBook:
                 hit = _check(h, t.price)
                 if hit is not None:
                     h.fired = True
-                    hits.append(StopHit(h.strategy, t.symbol, hit[0], t.price, hit[1]))
+                    hits.append(StopHit(h.strategy, t.symbol, hit[0], t.price, hit[1], t.ts_ns))
                 elif h.long:
                     h.peak = max(h.peak, t.price)
                 else:

@@ -76,8 +76,14 @@ class Journal:
     async def record_order(self, order: OrderRequest) -> None:
         self.recorded.append(order.client_order_id)
 
+    async def record_orders(self, orders: list[OrderRequest]) -> None:
+        self.recorded.extend(o.client_order_id for o in orders)
+
     async def apply_event(self, event: OrderEvent) -> None:
         self.events.append(event.status)
+
+    async def apply_events(self, events: list[OrderEvent]) -> None:
+        self.events.extend(e.status for e in events)
 
     async def apply_fill(self, fill: Fill, event: OrderEvent | None) -> bool:
         return True
