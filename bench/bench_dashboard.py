@@ -319,13 +319,21 @@ def runq_wait(pid: int) -> float:
     return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
-def server_side(base: str, cookie: str, since_ns: int, rq: float, seconds: float) -> str:
+def fanout_figures(base: str, cookie: str, since_ns: int) -> dict[str, Any]:
+    """The daemon's ``GET /api/fanout`` over the samples since ``since_ns`` ({} if refused)."""
+    return get_json(base, f"api/fanout?since={since_ns}", cookie) or {}
+
+
+def ms(summary: dict[str, Any] | None, *keys: str) -> str:
+    """``p50 / p99 …`` of one /api/fanout summary (nan where it has no samples)."""
+    s = summary or {}
+    return " / ".join(f"{s[k] if s.get(k) is not None else float('nan'):.1f}" for k in keys)
+
+
+def server_side(fan: dict[str, Any], rq: float, seconds: float) -> str:
     """Loop lag p50/p99/max (max on the loop's CPU) | run-queue wait % over the window."""
-    fan = get_json(base, f"api/fanout?since={since_ns}", cookie) or {}
-    lag = fan.get("loop_lag_ms", {})
-    own = fan.get("loop_lag_on_cpu_ms", {})
-    return (f"{lag.get('p50') or 0:.1f} / {lag.get('p99') or 0:.1f} / "
-            f"{lag.get('max') or 0:.1f} ({own.get('max') or 0:.1f}) | {rq / seconds * 100:.0f} %")
+    return (f"{ms(fan.get('loop_lag_ms'), 'p50', 'p99', 'max')} "
+            f"({ms(fan.get('loop_lag_on_cpu_ms'), 'max')}) | {rq / seconds * 100:.0f} %")
 
 
 def pct(xs: Any, p: float) -> float:
@@ -354,7 +362,7 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
     results = [q.get(timeout=a.seconds + a.grace + 300) for _ in ps]
     for p in ps:
         p.join(30)
-    fan = get_json(base, f"api/fanout?since={int(t0 * 1e9)}", cookie) or {}
+    fan = fanout_figures(base, cookie, int(t0 * 1e9))
     lat = [x for r in results for x in r["lat"]]
     firsts = [x for r in results for x in r["first"] if x >= 0]
     lasts = [x for r in results for x in r["last"]]
@@ -363,19 +371,16 @@ def run_fanout(kind: str, base: str, port: int, cookie: str, pid: int, a: Any) -
     clients = sum(r["n"] for r in results)
     frac = sum(counts) / (clients * per_client) if per_client else 0.0
     cl_cpu = sum(r["cpu"] for r in results) / a.seconds * 100
-    pub = fan.get("publish_ms", {})
-    pcpu = fan.get("publish_cpu_ms", {})
-    build = fan.get("build_ms", {})
     gcs = fan.get("gc_full_ms", {})
     return (f"| {kind} | {clients} | {per_client} | {min(counts)}–{max(counts)} | "
             f"{frac * 100:.2f} % | {sum(r['gaps'] for r in results)} | "
             f"{sum(r['resyncs'] for r in results)} | {sum(r['closed'] for r in results)} | "
             f"{pct(lat, 50):.1f} | {pct(lat, 99):.1f} | {max(lat or [0]):.1f} | "
             f"{(cpu1 - cpu0) / a.seconds * 100:.0f} % | {cl_cpu:.0f} % | "
-            f"{build.get('p50', float('nan')):.1f} / {build.get('p99', float('nan')):.1f} | "
-            f"{pub.get('p50', float('nan')):.1f} / {pub.get('p99', float('nan')):.1f} | "
-            f"{pcpu.get('p50', float('nan')):.1f} / {pcpu.get('p99', float('nan')):.1f} | "
-            f"{server_side(base, cookie, int(t0 * 1e9), rq1 - rq0, a.seconds)} | "
+            f"{ms(fan.get('build_ms'), 'p50', 'p99')} | "
+            f"{ms(fan.get('publish_ms'), 'p50', 'p99')} | "
+            f"{ms(fan.get('publish_cpu_ms'), 'p50', 'p99')} | "
+            f"{server_side(fan, rq1 - rq0, a.seconds)} | "
             f"{gcs.get('n', 0)} / "
             f"{gcs.get('max') or 0:.0f} | {load0[0]:.2f} → {load1[0]:.2f} |")
 
@@ -414,7 +419,7 @@ def main() -> None:
                           f"{pct(xs, 99):.2f} | {max(xs):.2f} | | | |")
                 print(f"| {rate:.0f} | all | {len(allv)} | {pct(allv, 50):.2f} | "
                       f"{pct(allv, 99):.2f} | {max(allv):.2f} | "
-                      f"{server_side(base, cookie, since, rq, a.api_seconds)} | "
+                      f"{server_side(fanout_figures(base, cookie, since), rq, a.api_seconds)} | "
                       f"{os.getloadavg()[0]:.2f} |")
             print(f"\n### WebSocket fan-out: {a.clients} clients × 10 updates/s, "
                   f"{a.seconds:.0f} s window (+{a.grace:.0f} s grace), {a.procs} client "
