@@ -106,9 +106,9 @@ def login_cookie(base: str) -> str:
     req = urllib.request.Request(base + "api/login", data=json.dumps(
         {"password": PASSWORD}).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
-        for h in r.headers.get_all("Set-Cookie"):
+        for h in r.headers.get_all("Set-Cookie", []):
             if h.startswith("jts_session="):
-                return h.split(";", 1)[0]
+                return str(h.split(";", 1)[0])
     raise SystemExit("login gave no session cookie")
 
 
