@@ -22,6 +22,7 @@ import numpy as np
 from jts import bar_kernels as K
 from jts.clock import NS
 from jts.errors import ConfigError
+from jts.tick_batch import columns_of
 from jts.types import Bar, Tick
 
 # (symbol index, row of each bar in it, bar start ns, OHLCV+value matrix k × 6)
@@ -108,12 +109,7 @@ class BarBuilder:
         if cols is not None and cols[0] is index:
             sym, ts, px, vol = cols[1], cols[2], cols[3], cols[4]
         else:                                     # a plain list: its columns, once
-            k = len(ticks)
-            get = index.get
-            sym = np.fromiter((get(t.symbol, -1) for t in ticks), np.int64, k)
-            ts = np.fromiter((t.ts_ns for t in ticks), np.int64, k)
-            px = np.fromiter((t.price for t in ticks), np.float64, k)
-            vol = np.fromiter((t.volume for t in ticks), np.float64, k)
+            _, sym, ts, px, vol = columns_of(ticks, index)
         k = len(sym)
         n = len(self._start)
         out_sym = np.empty(k + n, np.int64)

@@ -31,6 +31,7 @@ import structlog
 
 from jts import surge_kernels as K
 from jts.errors import ConfigError, DataError
+from jts.tick_batch import columns_of
 from jts.types import Bar, Tick
 
 log = structlog.get_logger(__name__)
@@ -309,15 +310,9 @@ class SurgeDetector:
     def update_ticks(self, ticks: Sequence[Tick]) -> list[SurgeCandidate]:
         """Convenience: :meth:`update` from ``Tick`` objects (unknown symbols are counted)."""
         cols = getattr(ticks, "columns", None)      # a jts.tick_batch.TickBatch over our index
-        if cols is not None and cols[0] is self.index:
-            return self.update(*cols[1:])
-        get = self.index.get
-        n = len(ticks)
-        s = np.fromiter((get(x.symbol, -1) for x in ticks), dtype=np.int64, count=n)
-        t = np.fromiter((x.ts_ns for x in ticks), dtype=np.int64, count=n)
-        p = np.fromiter((x.price for x in ticks), dtype=np.float64, count=n)
-        v = np.fromiter((x.volume for x in ticks), dtype=np.float64, count=n)
-        return self.update(s, t, p, v)
+        if cols is None or cols[0] is not self.index:
+            cols = columns_of(ticks, self.index)
+        return self.update(*cols[1:])
 
     def update_book(self, sym_idx: npt.ArrayLike, bid_qty: npt.ArrayLike,
                     ask_qty: npt.ArrayLike) -> None:

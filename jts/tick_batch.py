@@ -41,17 +41,8 @@ class TickBatch(list[Tick]):
 
     @classmethod
     def of(cls, ticks: list[Tick], index: dict[str, int]) -> TickBatch:
-        """``ticks`` with their columns over ``index``, built by C-level maps (no Python
-        step per tick)."""
-        n = len(ticks)
-        rows = _ROWS.get(id(index))
-        if rows is None or rows[0] is not index:
-            rows = _ROWS[id(index)] = (index, _Rows(index))
-        return cls(ticks, (index,
-                           np.fromiter(map(rows[1].__getitem__, map(_SYMBOL, ticks)), np.int64, n),
-                           np.fromiter(map(_TS, ticks), np.int64, n),
-                           np.fromiter(map(_PRICE, ticks), np.float64, n),
-                           np.fromiter(map(_VOLUME, ticks), np.float64, n)))
+        """``ticks`` with their columns over ``index``."""
+        return cls(ticks, columns_of(ticks, index))
 
     @staticmethod
     def join(batches: Sequence[list[Tick]]) -> list[Tick]:
@@ -66,3 +57,16 @@ class TickBatch(list[Tick]):
             return flat
         return TickBatch(flat, (first[0], *(np.concatenate([c[k] for c in cols if c])
                                             for k in range(1, 5))))
+
+
+def columns_of(ticks: Sequence[Tick], index: dict[str, int]) -> Columns:
+    """The columns of ``ticks`` over ``index`` (rows of ``index``, -1 outside it), built by
+    C-level maps (no Python step per tick)."""
+    n = len(ticks)
+    rows = _ROWS.get(id(index))
+    if rows is None or rows[0] is not index:
+        rows = _ROWS[id(index)] = (index, _Rows(index))
+    return (index, np.fromiter(map(rows[1].__getitem__, map(_SYMBOL, ticks)), np.int64, n),
+            np.fromiter(map(_TS, ticks), np.int64, n),
+            np.fromiter(map(_PRICE, ticks), np.float64, n),
+            np.fromiter(map(_VOLUME, ticks), np.float64, n))
