@@ -130,14 +130,18 @@ class BarBuilder:
         out_sym, out_start, out = out_sym[:n_out], out_start[:n_out], out[:n_out]
         order = np.lexsort((self._rank[out_sym], out_start))
         out_sym, out_start, out = out_sym[order], out_start[order], out[order]
-        names = self._names
-        bars = list(map(Bar, [names[i] for i in out_sym.tolist()], repeat(self.timeframe),
-                        out_start.tolist(), *out.T.tolist()))
+        bars = self._bars(out_sym, out_start, out)
         if other:                                 # rare: no columns for a mixed batch
             bars.extend(other)
             bars.sort(key=lambda b: (b.ts_ns, b.symbol))
             return bars
         return BarBatch(bars, (index, out_sym, out_start, out))
+
+    def _bars(self, sym: np.ndarray, start: np.ndarray, ohlcvv: np.ndarray) -> list[Bar]:
+        """Closed bars from the kernels' output rows."""
+        names = self._names
+        return list(map(Bar, [names[i] for i in sym.tolist()], repeat(self.timeframe),
+                        start.tolist(), *ohlcvv.T.tolist()))
 
     def _add_ticks(self, ticks: list[Tick], close: bool = True) -> list[Bar]:
         closed: list[Bar] = []
@@ -187,9 +191,7 @@ class BarBuilder:
             ohlcvv = np.empty((n, 6))
             k = K.close_before(self._start_of(now_ns), self._start, self._state, out_sym,
                                out_start, ohlcvv, 0)
-            names = self._names
-            out.extend(map(Bar, [names[i] for i in out_sym[:k].tolist()], repeat(self.timeframe),
-                           out_start[:k].tolist(), *ohlcvv[:k].T.tolist()))
+            out.extend(self._bars(out_sym[:k], out_start[:k], ohlcvv[:k]))
         out.sort(key=lambda b: (b.ts_ns, b.symbol))
         return out
 

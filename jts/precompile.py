@@ -68,15 +68,10 @@ def precompile(strategies: Sequence[Any], surge_cfg: Any | None) -> float:
 
 def _bar_kernels() -> None:
     """The columnar bar builder's fold and close (two minutes of prints, one bar close)."""
-    import numpy as np
-
     from jts.bars import BarBuilder
     from jts.tick_batch import TickBatch
 
     index = {s: i for i, s in enumerate(_SYMBOLS)}
     ticks = [Tick("krx", s, _T0 + k * _MINUTE, _T0, 10_000.0, 10.0, k + 1)
              for k in range(2) for s in _SYMBOLS]
-    BarBuilder("1m").add(TickBatch(ticks, (
-        index, np.array([index[t.symbol] for t in ticks], np.int64),
-        np.array([t.ts_ns for t in ticks], np.int64), np.array([t.price for t in ticks]),
-        np.array([t.volume for t in ticks]))))
+    BarBuilder("1m").add(TickBatch.of(ticks, index))
