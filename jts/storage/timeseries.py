@@ -45,6 +45,7 @@ from jts.storage.ts_sql import (
     TICKS_DDL,
     TZ,
     bars_sql,
+    base_timeframe,
     estimate_bytes,
     parse_timeframe,
     quote,
@@ -327,13 +328,12 @@ class ClickHouseTimeSeries:
     def _data_version(self, start_ns: int, end_ns: int, timeframe: str) -> list[Any]:
         """Table identity and the active parts of the partitions a read touches (worker
         thread). Any write, mutation or dropped part changes it."""
-        unit = parse_timeframe(timeframe)[1]
-        base = "1d" if unit in ("d", "w", "mo") else "1m"
         uuid = self._client.query(f"SELECT toString(uuid) FROM system.tables WHERE database = "
                                   f"{quote(self.db)} AND name = 'bars'").result_rows
         rows = self._client.query(f"SELECT partition, name FROM system.parts WHERE database = "
                                   f"{quote(self.db)} AND table = 'bars' AND active").result_rows
-        return [uuid, parts_version(rows, base, years_touched(start_ns, end_ns))]
+        return [uuid, parts_version(rows, base_timeframe(timeframe),
+                                    years_touched(start_ns, end_ns))]
 
     def _on_readers(self, n: int, fn: Callable[[int], T]) -> list[T]:
         """``fn(0)`` here and ``fn(1..n-1)`` on the reader threads; all finish before any

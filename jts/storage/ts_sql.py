@@ -46,6 +46,11 @@ def parse_timeframe(tf: str) -> tuple[int, str]:
     return int(m.group(1)), m.group(2)
 
 
+def base_timeframe(tf: str) -> str:
+    """The stored timeframe ``tf`` is read from (and resampled from when they differ)."""
+    return "1d" if parse_timeframe(tf)[1] in ("d", "w", "mo") else "1m"
+
+
 def bars_sql(db: str, symbols: Sequence[str], start_ns: int, end_ns: int, tf: str, *,
              fields: Sequence[str] = BAR_FIELDS, row_index: bool = False,
              float32: bool = False, ordered: bool = True, times_only: bool = False) -> str:
@@ -58,7 +63,7 @@ def bars_sql(db: str, symbols: Sequence[str], start_ns: int, end_ns: int, tf: st
     no FINAL needed — a replaced bar has the same time)."""
     n, unit = parse_timeframe(tf)
     names = ", ".join(quote(s) for s in symbols)
-    base = "1d" if unit in ("d", "w", "mo") else "1m"
+    base = base_timeframe(tf)
     where = (f"timeframe = '{base}' AND symbol IN ({names}) "
              f"AND ts >= fromUnixTimestamp64Milli({start_ns // 1_000_000}) "
              f"AND ts < fromUnixTimestamp64Milli({-(-end_ns // 1_000_000)})")
@@ -91,7 +96,6 @@ def estimate_bytes(n_symbols: int, start_ns: int, end_ns: int, timeframe: str, n
     step = n * {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "mo": 28 * 86_400}[unit]
     times = max(0, -(-(end_ns - start_ns) // (step * 10**9)))
     return n_symbols * times * n_fields * dtype.itemsize
-
 
 
 def years_touched(start_ns: int, end_ns: int) -> range:
