@@ -183,8 +183,7 @@ class ArrayCache:
         payload = n_rows * ts_ns.size * dtype.itemsize * len(offsets)
         if payload < self.min_bytes or size > self.max_bytes:
             return None
-        st = os.statvfs(self.directory)
-        if st.f_bavail * st.f_frsize < size + FREE_MARGIN:
+        if _free(self.directory) < size + FREE_MARGIN:
             log.warning("timeseries_cache_disk_full", directory=str(self.directory))
             return None
         staged = self.stage is not None and _free(self.stage) >= size + FREE_MARGIN
