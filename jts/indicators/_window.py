@@ -188,7 +188,7 @@ def var_upd(st, o, x, n):  # type: ignore[no-untyped-def]
     return msd_upd(st, o, x, n)[1]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def sd_from_var(v):  # type: ignore[no-untyped-def]
     """sqrt(v), 0 below TA-Lib's 1e-8, NaN stays NaN (written branch-free so it vectorizes)."""
     sd = math.sqrt(abs(v))

@@ -14,7 +14,7 @@ import math
 import numba as nb
 import numpy as np
 
-from jts.indicators._window import ema_coef, fma, recenter_every
+from jts.indicators._window import ema_coef, fma, recenter_every, sd_from_var
 
 BLOCK = 512  # SMA/BBANDS: bars per block (outputs stay in L1 between the two passes)
 
@@ -176,9 +176,7 @@ def macd(x, fast, slow, sig):  # type: ignore[no-untyped-def]
 def _bands(u, mid, lo, up, dn):  # type: ignore[no-untyped-def]
     """u holds the variance on entry; write the bands. Index from 0 so it vectorizes."""
     for j in range(u.shape[0]):
-        v = u[j]
-        sd = math.sqrt(abs(v))
-        sd = 0.0 if v < 0.00000001 else sd
+        sd = sd_from_var(u[j])
         md = mid[j]
         u[j] = fma(sd, up, md)
         lo[j] = fma(sd, -dn, md)
