@@ -177,7 +177,8 @@ class ClickHouseTimeSeries:
                 "price": np.fromiter((t.price for t in ticks), np.float64, len(ticks)),
                 "volume": np.fromiter((t.volume for t in ticks), np.float64, len(ticks)),
                 "seq": np.fromiter((t.seq for t in ticks), np.uint64, len(ticks))})
-        return await self.write_ticks_df(await self._run(frame))
+        await self._run(lambda: self._client.insert_df(f"{self.db}.ticks", frame()))
+        return len(ticks)
 
     async def write_ticks_df(self, frame: pd.DataFrame) -> int:
         await self._run(lambda: self._client.insert_df(f"{self.db}.ticks", frame))
