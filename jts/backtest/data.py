@@ -15,6 +15,7 @@ from jts.calendar import KrxCalendar, kst_date, kst_midnight_ns
 from jts.clock import KST
 from jts.errors import DataError, StorageError
 from jts.storage.timeseries import BarArrays, open_timeseries, parse_timeframe
+from jts.storage.ts_sql import base_timeframe
 
 MINUTE_NS = 60 * 10**9
 MAX_GAPS = 200
@@ -91,10 +92,9 @@ async def load_bars(url: str, symbols: list[str], start_ns: int, end_ns: int,
     if not symbols:
         raise InputError("no symbols: pass --symbols A,B or list them in the strategy's universe")
     try:
-        _, unit = parse_timeframe(timeframe)
+        base = base_timeframe(timeframe)
     except StorageError as exc:
         raise InputError(str(exc)) from None
-    base = "1d" if unit in ("d", "w", "mo") else "1m"
     ts = await open_timeseries(url)
     try:
         known = {si.symbol: si for si in await ts.list_series() if si.timeframe == base}
