@@ -191,6 +191,11 @@ class SurgeDetector:
         self._score = np.zeros(n)
         self._flags = np.zeros(n, dtype=np.int64)
         self._eval_ts = np.full(n, -1, dtype=np.int64)
+        # per-symbol summaries of the completed slots' windows (see surge_kernels._refresh)
+        self._cache_k = np.full(n, K.NO_SLOT, dtype=np.int64)
+        self._c_vol = np.zeros(n)
+        self._c_ref = np.full(n, np.nan)
+        self._c_hi = np.full(n, -1.0)
         self.batches = 0
         self.emitted = 0
         self.warmup_bars = 0
@@ -261,6 +266,7 @@ class SurgeDetector:
                     high[recent], close[recent], volume[recent], self._ip[K.I_SLOT_NS],
                     self.ring, self._ring_vol, self._ring_hi, self._ring_close,
                     self._ring_stamp, self._cur_slot, self._last_ts, self._last_px)
+        self._cache_k[:] = K.NO_SLOT          # the seeded slots are not in the window caches
         self._min_partial[:] = True
         self.warmup_bars += len(sym)
         log.info("surge_warmed_up", bars=len(sym), symbols=int(np.unique(sym).size),
@@ -291,7 +297,8 @@ class SurgeDetector:
                              self._shape, self._book_imb, self._last_emit, self._touched,
                              self._touched_list, self._counters, self._z, self._vel,
                              self._brk, self._score, self._flags, self._eval_ts,
-                             self._out_idx, limit)
+                             self._out_idx, limit, self._cache_k, self._c_vol, self._c_ref,
+                             self._c_hi)
         self.batches += 1
         self._max_ts = int(self._last_ts.max())
         out: list[SurgeCandidate] = []

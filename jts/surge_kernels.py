@@ -11,7 +11,11 @@ State lives in plain numpy arrays owned by :class:`jts.surge.SurgeDetector` (see
   per minute-of-session bucket and its observation count, shrunk towards a prior
   ``level[s] + shape[b]`` (per-symbol level plus the universe's intraday shape);
 * per-symbol scalars: current slot, last tick time and price, the minute being accumulated,
-  the log-volume variance, the book imbalance, the last emission time.
+  the log-volume variance, the book imbalance, the last emission time;
+* per-symbol caches of the windows' completed slots (volume sum, velocity reference close,
+  breakout high) and the slot they were computed for (``cache_k``), so that scoring a symbol
+  reads one slot instead of scanning the ring; a new current slot or a late tick into an
+  older slot makes them stale.
 
 Integer and float parameters travel in two small arrays indexed by the ``I_*``/``F_*``
 constants below so that the kernel signature stays fixed when thresholds change.
@@ -26,6 +30,7 @@ import numpy as np
 
 MINUTE_NS = 60_000_000_000
 NAN = np.nan
+NO_SLOT = np.iinfo(np.int64).min     # ``cache_k`` of a symbol whose window caches are stale
 
 # integer parameters
 I_SLOT_NS, I_RING, I_WVOL, I_WVEL, I_WBRK, I_WSKIP, I_PERIOD_NS, I_NMAIN = range(8)
@@ -98,7 +103,7 @@ def fold_minute(s, minute, v, ip, fp, prof_mean, prof_n, level, var, obs,  # typ
 @nb.njit(cache=True)
 def _ingest(sym, ts, px, vol, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp,  # type: ignore[no-untyped-def]
             cur_slot, last_ts, last_px, min_idx, min_vol, min_partial, prof_mean, prof_n,
-            level, var, obs, shape, touched, touched_list, counters, ts_limit):
+            level, var, obs, shape, touched, touched_list, counters, ts_limit, cache_k):
     n_sym = cur_slot.shape[0]
     slot_ns = ip[I_SLOT_NS]
     ring = ip[I_RING]
@@ -128,6 +133,8 @@ def _ingest(sym, ts, px, vol, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp,
         elif g <= k - ring + 1:
             counters[C_LATE] += 1
             continue
+        elif g < k:
+            cache_k[s] = NO_SLOT        # a late tick changed a slot the caches summarise
         j = g % ring
         if ring_stamp[s, j] != g:
             ring_stamp[s, j] = g
@@ -162,22 +169,70 @@ def _ingest(sym, ts, px, vol, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp,
 
 
 @nb.njit(cache=True)
+def _refresh(s, k, ip, ring_vol, ring_hi, ring_close, ring_stamp, cache_k, c_vol,  # type: ignore[no-untyped-def]
+             c_ref, c_hi):
+    """Recompute symbol ``s``'s window summaries for current slot ``k`` from its ring, all
+    over completed slots only (``< k``): the volume of ``[k - wvol + 1, k - 1]`` summed in slot
+    order, the close of the newest slot in ``[k - ring + 1, k - wvel]`` (NaN: none) and the
+    highest high in ``[k - wbrk, min(k - wskip, k - 1)]`` (-1: none)."""
+    ring = ip[I_RING]
+    g0 = k - ip[I_WVOL] + 1
+    j = g0 % ring
+    vw = 0.0
+    for g in range(g0, k):
+        if ring_stamp[s, j] == g:
+            vw += ring_vol[s, j]
+        j += 1
+        if j == ring:
+            j = 0
+    ref = NAN
+    g = k - ip[I_WVEL]
+    j = g % ring
+    while g > k - ring:
+        if ring_stamp[s, j] == g:
+            ref = ring_close[s, j]
+            break
+        g -= 1
+        j -= 1
+        if j < 0:
+            j = ring - 1
+    hi = -1.0
+    g0 = k - ip[I_WBRK]
+    j = g0 % ring
+    for g in range(g0, min(k - ip[I_WSKIP], k - 1) + 1):
+        if ring_stamp[s, j] == g and ring_hi[s, j] > hi:
+            hi = ring_hi[s, j]
+        j += 1
+        if j == ring:
+            j = 0
+    c_vol[s] = vw
+    c_ref[s] = ref
+    c_hi[s] = hi
+    cache_k[s] = k
+
+
+@nb.njit(cache=True)
 def _evaluate(s, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp, cur_slot,  # type: ignore[no-untyped-def]
               last_ts, last_px, prof_mean, prof_n, level, var, obs, shape, book_imb,
-              o_z, o_vel, o_brk, o_score, o_flags, o_ts):
+              o_z, o_vel, o_brk, o_score, o_flags, o_ts, cache_k, c_vol, c_ref, c_hi):
     """Score symbol ``s`` as of its last tick; returns True when it qualifies to be emitted
-    (cool-down not considered)."""
+    (cool-down not considered). The completed slots' summaries come from the per-symbol
+    cache (recomputed when the current slot moved or a late tick wrote an older slot); only
+    the current slot is read live, so results equal a full scan of the windows."""
     slot_ns = ip[I_SLOT_NS]
     ring = ip[I_RING]
     k = cur_slot[s]
     now = last_ts[s]
+    if cache_k[s] != k:
+        _refresh(s, k, ip, ring_vol, ring_hi, ring_close, ring_stamp, cache_k, c_vol, c_ref,
+                 c_hi)
+    jk = k % ring
+    live = ring_stamp[s, jk] == k
     # volume over the window (the current slot counts for its elapsed part)
     wv = ip[I_WVOL]
-    vw = 0.0
-    for g in range(k - wv + 1, k + 1):
-        j = g % ring
-        if ring_stamp[s, j] == g:
-            vw += ring_vol[s, j]
+    vw = c_vol[s]
+    if live:
+        vw += ring_vol[s, jk]
     span = (wv - 1) * slot_ns + (now - k * slot_ns) + 1
     rate = vw * MINUTE_NS / span
     z = NAN
@@ -187,18 +242,12 @@ def _evaluate(s, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp, cur_slot,  #
         if not math.isnan(mu):
             z = (math.log1p(rate) - mu) / math.sqrt(var[s])
     # velocity: last price against the price as of one window ago
-    vel = NAN
-    for g in range(k - ip[I_WVEL], k - ring, -1):
-        j = g % ring
-        if ring_stamp[s, j] == g:
-            vel = last_px[s] / ring_close[s, j] - 1.0
-            break
+    ref = c_ref[s]
+    vel = NAN if math.isnan(ref) else last_px[s] / ref - 1.0
     # breakout: last price against the high of [now - window, now - skip]
-    hi = -1.0
-    for g in range(k - ip[I_WBRK], k - ip[I_WSKIP] + 1):
-        j = g % ring
-        if ring_stamp[s, j] == g and ring_hi[s, j] > hi:
-            hi = ring_hi[s, j]
+    hi = c_hi[s]
+    if ip[I_WSKIP] == 0 and live and ring_hi[s, jk] > hi:
+        hi = ring_hi[s, jk]
     brk = last_px[s] / hi - 1.0 if hi > 0.0 else NAN
     imb = book_imb[s]
     # reasons and score
@@ -253,14 +302,14 @@ def process_batch(sym, ts, px, vol, ip, fp, ring_vol, ring_hi, ring_close,  # ty
                   ring_stamp, cur_slot, last_ts, last_px, min_idx, min_vol, min_partial,
                   prof_mean, prof_n, level, var, obs, shape, book_imb, last_emit, touched,
                   touched_list, counters, o_z, o_vel, o_brk, o_score, o_flags, o_ts, out_idx,
-                  ts_limit):
+                  ts_limit, cache_k, c_vol, c_ref, c_hi):
     """Ingest one batch, score every touched symbol once, and write the indices of symbols
     that qualify and are out of their cool-down into ``out_idx``; returns their count.
     Ticks stamped after ``ts_limit`` are dropped (a bad clock must not make a symbol deaf).
     The caller decides which of them to emit and stamps ``last_emit`` for those."""
     nt = _ingest(sym, ts, px, vol, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp,
                  cur_slot, last_ts, last_px, min_idx, min_vol, min_partial, prof_mean, prof_n,
-                 level, var, obs, shape, touched, touched_list, counters, ts_limit)
+                 level, var, obs, shape, touched, touched_list, counters, ts_limit, cache_k)
     cool = ip[I_COOLDOWN_NS]
     ne = 0
     for q in range(nt):
@@ -268,7 +317,7 @@ def process_batch(sym, ts, px, vol, ip, fp, ring_vol, ring_hi, ring_close,  # ty
         touched[s] = False
         ok = _evaluate(s, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp, cur_slot,
                        last_ts, last_px, prof_mean, prof_n, level, var, obs, shape, book_imb,
-                       o_z, o_vel, o_brk, o_score, o_flags, o_ts)
+                       o_z, o_vel, o_brk, o_score, o_flags, o_ts, cache_k, c_vol, c_ref, c_hi)
         if ok and (last_emit[s] == np.iinfo(np.int64).min or o_ts[s] - last_emit[s] >= cool):
             out_idx[ne] = s
             ne += 1
