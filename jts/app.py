@@ -75,8 +75,7 @@ def load_strategies(cfg: Config) -> list[Any]:
 
 
 # components stopped first on a graceful stop: the producers of market data and intents
-_FEED_SIDE = frozenset({"collector", "bar_builder", "paper_feed", "surge_detector",
-                        "strategy_engine"})
+_FEED_SIDE = frozenset({"collector", "bars_and_strategies", "paper_feed", "surge_detector"})
 
 
 class App(OperatorActions):
@@ -159,7 +158,6 @@ class App(OperatorActions):
         self._ticks_surge = self.bus.ticks.subscribe("surge", 1000, DROP) if cfg.surge.enabled \
             else None
         self._candidates_engine = self.bus.candidates.subscribe("strategies", 1000, DROP)
-        self._bars_engine = self.bus.bars.subscribe("strategies", 1000, DROP)
         self._fills_engine = self.bus.fills.subscribe("strategies", 100_000, BLOCK)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -200,10 +198,9 @@ class App(OperatorActions):
                  broker=self.broker.name, market_time=iso_utc(self.clock.now_ns()))
         self.notifier.on_daemon_started(mode=self.cfg.daemon.mode, pid=os.getpid())
         components: list[tuple[str, Component]] = [
-            ("collector", self.collector.run), ("bar_builder", self._bar_builder),
+            ("collector", self.collector.run), ("bars_and_strategies", self._bars_and_strategies),
             ("paper_feed", self._paper_feed),
             *([("surge_detector", self._surge)] if self.cfg.surge.enabled else []),
-            ("strategy_engine", self._strategies),
             ("fills_to_engine", self._fills_to_engine), ("desk", self._desk),
             ("router", self._router), ("housekeeper", self._housekeeper),
             ("alerts", self.notifier.run),
@@ -342,13 +339,21 @@ class App(OperatorActions):
         self.portfolio.cash = await self.ledger.cash(self.broker.name, self.broker.account)
         self.last_reconcile = report.as_dict()
 
-    async def _bar_builder(self) -> None:
+    async def _bars_and_strategies(self) -> None:
+        """Ticks → closed bars → the strategies' intents, in one task: the bar close is
+        evaluated in the same loop turn that closed it (it subscribed to the ticks first, so
+        it runs before the other consumers of the batch) instead of one channel hop later."""
         while True:
             ticks = await self._ticks_bars.receive()
             bars = self.bar_builder.add(ticks)
-            if bars:
-                self.bars_built += len(bars)
-                self.bus.bars.publish_nowait(bars)
+            if not bars:
+                continue
+            self.bars_built += len(bars)
+            self.bus.bars.publish_nowait(bars)
+            for found in self._candidates_engine.drain():
+                self.engine.on_candidates(found)
+            for intent in self.engine.on_bars(bars):
+                await self.bus.intents.send(intent)
 
     async def _bar_writer(self) -> None:
         """Closed bars into the time-series store (batched, off the hot path): the next
@@ -395,23 +400,18 @@ class App(OperatorActions):
                 on_ticks(ticks)
 
     async def _surge(self) -> None:
+        ch = self._ticks_surge
+        assert ch is not None
         while True:
-            assert self._ticks_surge is not None
-            found = self.surge.update_ticks(TickBatch.join(await self._ticks_surge.receive_batch()))
-            if found:
+            batches = await ch.receive_batch()
+            # yield once: the orders a bar close decided on this batch reach the desk first
+            # (the desk was woken after this task); whatever arrives meanwhile joins the call
+            await asyncio.sleep(0)
+            found = self.surge.update_ticks(TickBatch.join(batches + ch.drain()))
+            if found:                        # (the detector logs each candidate)
                 self.bus.candidates.publish_nowait(found)
                 for c in found:
-                    log.info("surge_candidate", symbol=c.symbol, score=round(c.score, 3),
-                             reasons=list(c.reasons))
                     self.notifier.on_surge(c.symbol, c.score, reasons=list(c.reasons))
-
-    async def _strategies(self) -> None:
-        while True:
-            for found in self._candidates_engine.drain():
-                self.engine.on_candidates(found)
-            bars = await self._bars_engine.receive()
-            for intent in self.engine.on_bars(bars):
-                await self.bus.intents.send(intent)
 
     async def _fills_to_engine(self) -> None:
         while True:
