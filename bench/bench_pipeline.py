@@ -135,6 +135,7 @@ async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: 
                        rate: float = 20_000.0, paced_tps: float | None = None,
                        ledger: str = "sqlite:///ledger.sqlite3", warmup_s: float = 90.0,
                        record_ticks: bool = True, gc_freeze: bool = False,
+                       coalesce: int = 0, burst: bool = True,
                        state_dir: Path | None = None, log_level: str = "info",
                        broker_cls: type[TimedPaperBroker] = TimedPaperBroker,
                        customize: Callable[[App], None] | None = None) -> Result:
@@ -153,13 +154,13 @@ async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: 
         strat.write_text(BURST_STRATEGY, encoding="utf-8")
         strategies = [load_strategy(REPO / "strategies" / "paper_momentum.toml"),
                       load_strategy(REPO / "strategies" / "ema_cross_rsi.toml"),
-                      load_strategy(strat)]
+                      *([load_strategy(strat)] if burst else [])]
         start = DAY0 + 120 * MIN                    # 11:00 KST: history covers the morning
         clock = FakeClock(start)
         skip = int(warmup_s * rate) // batch
         total = (skip + int(seconds * rate) // batch) * batch
         market = SyntheticMarket(n_symbols, rate=rate, batch=batch, total=total,
-                                 start_ns=start, paced_tps=paced_tps)
+                                 start_ns=start, paced_tps=paced_tps, coalesce=coalesce)
         broker = broker_cls(name="paper", account=cfg.paper.account, cost_model=cfg.costs,
                                   initial_cash=Decimal(10**13), clock=clock,
                                   symbols=market.symbols, market=market.market_of,
@@ -261,16 +262,22 @@ def main() -> None:
     ap.add_argument("--no-record", action="store_true", help="[market] record_ticks = false")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after warm-up")
     ap.add_argument("--no-saturate", action="store_true", help="run the paced mode only")
+    ap.add_argument("--coalesce", type=int, default=0,
+                    help="paced: a read that is behind takes every due batch, up to N ticks")
+    ap.add_argument("--no-burst", action="store_true",
+                    help="only the repository's strategies (no bench_burst order bursts)")
     args = ap.parse_args()
     common: dict[str, Any] = dict(n_symbols=args.symbols, seconds=args.seconds, batch=args.batch,
                                   rate=args.rate, ledger=args.ledger, warmup_s=args.warmup,
-                                  record_ticks=not args.no_record, gc_freeze=args.gc_freeze)
+                                  record_ticks=not args.no_record, gc_freeze=args.gc_freeze,
+                                  coalesce=args.coalesce, burst=not args.no_burst)
     runs = [] if args.no_saturate else [asyncio.run(run_pipeline(**common))]
     if args.paced:
         runs.append(asyncio.run(run_pipeline(paced_tps=args.paced, **common)))
     print(f"Live pipeline, {args.symbols:,} symbols, {args.rate:,.0f} prints per market "
           f"second, batches of {args.batch:,}, {args.seconds:g} market s measured; ledger "
           f"{args.ledger}; record_ticks {not args.no_record}; gc.freeze {args.gc_freeze}; "
+          f"coalesce {args.coalesce or 'off'}; bench_burst {not args.no_burst}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
     print("| mode | ticks | wall s | CPU s | feed s wall (CPU) | ticks/s wall | ticks/CPU-s | bars "
           "| candidates | intents | submitted | fills | dropped |")

@@ -40,12 +40,13 @@ class SyntheticMarket:
     venue = "krx"
 
     def __init__(self, n_symbols: int, *, rate: float, batch: int, total: int, start_ns: int,
-                 seed: int = 7, paced_tps: float | None = None) -> None:
+                 seed: int = 7, paced_tps: float | None = None, coalesce: int = 0) -> None:
         self.ref = SimMarket(symbols=n_symbols, seed=seed)
         self.symbols = self.ref.symbols
         self.market_of, self.prev_close = self.ref.market_of, self.ref.prev_close
         self.rate, self.batch, self.total, self.start_ns = rate, batch, total, start_ns
         self.paced_tps = paced_tps
+        self.coalesce = coalesce                    # paced: max ticks of a catch-up read
         self.rng = np.random.default_rng(seed)
         n = n_symbols
         self.weight = _activity(n)
@@ -93,31 +94,48 @@ class SyntheticMarket:
         return list(map(Tick, ["krx"] * k, names, ts.tolist(), [now_ns] * k, px.tolist(),
                         vol.tolist(), range(first + 1, first + k + 1)))
 
+    def _due(self, b: int, t0: int) -> int:
+        return t0 + int(b * self.batch / (self.paced_tps or 1.0) * 1e9)
+
+    def _one(self, b: int, clock: Any, due: int) -> list[Tick]:
+        """Batch ``b``, built as a feed parser would, with its arrival stamps."""
+        f0 = time.perf_counter_ns()
+        c0 = time.thread_time_ns()
+        clock.set(max(clock.now_ns(), self.start_ns + int((b + 1) * self.batch * NS
+                                                           / self.rate)))
+        ticks = self._make(b, clock.now_ns())
+        f1 = time.perf_counter_ns()
+        if b > self.skip:
+            self.feed_ns += f1 - f0
+            self.feed_cpu_ns += time.thread_time_ns() - c0
+        # arrival: the scheduled time when paced (queueing counts), else when built
+        self.recv.append(due if self.paced_tps else f1)
+        self.recv_cpu.append(time.thread_time_ns())
+        if b == self.skip:
+            self.cpu0 = time.process_time()
+        return ticks
+
     async def stream(self, clock: Any) -> AsyncIterator[list[Tick]]:
+        """Paced: batch ``b`` is due at ``b·batch/paced_tps``; with ``coalesce`` the batches
+        already due when the reader comes back join the one it takes (as a socket reader
+        takes whatever is buffered, up to ``coalesce`` ticks)."""
         n_batches = self.total // self.batch
         t0 = time.perf_counter_ns()
-        for b in range(n_batches):
+        b = 0
+        while b < n_batches:
+            due = self._due(b, t0)
             if self.paced_tps:
-                due = t0 + int(b * self.batch / self.paced_tps * 1e9)
                 wait = due - time.perf_counter_ns()
                 # a socket feed yields to the loop at least once per read, even when behind
                 await asyncio.sleep(max(0.0, wait / 1e9))
             elif self.release is not None:
                 await self.release()
-            f0 = time.perf_counter_ns()
-            c0 = time.thread_time_ns()
-            clock.set(max(clock.now_ns(), self.start_ns + int((b + 1) * self.batch * NS
-                                                               / self.rate)))
-            ticks = self._make(b, clock.now_ns())
-            f1 = time.perf_counter_ns()
-            if b > self.skip:
-                self.feed_ns += f1 - f0
-                self.feed_cpu_ns += time.thread_time_ns() - c0
-            # arrival: the scheduled time when paced (queueing counts), else when built
-            self.recv.append(due if self.paced_tps else f1)
-            self.recv_cpu.append(time.thread_time_ns())
-            if b == self.skip:
-                self.cpu0 = time.process_time()
+            ticks = self._one(b, clock, due)
+            while (self.paced_tps and len(ticks) + self.batch <= self.coalesce
+                   and b + 1 < n_batches and self._due(b + 1, t0) <= time.perf_counter_ns()):
+                b += 1
+                ticks += self._one(b, clock, self._due(b, t0))
+            b += 1
             yield ticks
         if self.release is not None:
             await self.release()
