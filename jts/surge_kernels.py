@@ -234,13 +234,6 @@ def _evaluate(s, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp, cur_slot,  #
     if live:
         vw += ring_vol[s, jk]
     span = (wv - 1) * slot_ns + (now - k * slot_ns) + 1
-    rate = vw * MINUTE_NS / span
-    z = NAN
-    if obs[s] >= ip[I_MIN_OBS]:
-        mu = expected(s, bucket_of(now, ip[I_PERIOD_NS], ip[I_NMAIN]), prof_mean, prof_n,
-                      level, shape, fp[F_PRIOR_K])
-        if not math.isnan(mu):
-            z = (math.log1p(rate) - mu) / math.sqrt(var[s])
     # velocity: last price against the price as of one window ago
     ref = c_ref[s]
     vel = NAN if math.isnan(ref) else last_px[s] / ref - 1.0
@@ -249,6 +242,22 @@ def _evaluate(s, ip, fp, ring_vol, ring_hi, ring_close, ring_stamp, cur_slot,  #
     if ip[I_WSKIP] == 0 and live and ring_hi[s, jk] > hi:
         hi = ring_hi[s, jk]
     brk = last_px[s] / hi - 1.0 if hi > 0.0 else NAN
+    return judge(s, now, vw * MINUTE_NS / span, vel, brk, ip, fp, prof_mean, prof_n, level,
+                 var, obs, shape, book_imb, o_z, o_vel, o_brk, o_score, o_flags, o_ts)
+
+
+@nb.njit(cache=True, inline="always")
+def judge(s, now, rate, vel, brk, ip, fp, prof_mean, prof_n, level, var, obs, shape,  # type: ignore[no-untyped-def]
+          book_imb, o_z, o_vel, o_brk, o_score, o_flags, o_ts):
+    """Symbol ``s``'s reasons and score from its window figures (volume ``rate`` per minute,
+    velocity, breakout) and book imbalance, written to the ``o_*`` outputs; True when it
+    qualifies to be emitted (cool-down not considered)."""
+    z = NAN
+    if obs[s] >= ip[I_MIN_OBS]:
+        mu = expected(s, bucket_of(now, ip[I_PERIOD_NS], ip[I_NMAIN]), prof_mean, prof_n,
+                      level, shape, fp[F_PRIOR_K])
+        if not math.isnan(mu):
+            z = (math.log1p(rate) - mu) / math.sqrt(var[s])
     imb = book_imb[s]
     # reasons and score
     direction = ip[I_DIRECTION]
