@@ -11,7 +11,7 @@ reserve holdings while open. Everything is deterministic given the tick sequence
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,13 +20,14 @@ from typing import Any, Literal
 import structlog
 
 from brokers.base import BrokerEvent
-from brokers.paper_ticks import fold_ticks
+from brokers.paper_ticks import ColumnarPrints, fold_ticks
 from jts.calendar import kst_date
 from jts.clock import Clock, LiveClock
 from jts.costs import CostModel
 from jts.errors import BrokerUnavailable, OrderRejected
 from jts.krx import Market, market_of, on_tick, price_limits
 from jts.money import to_decimal
+from jts.prices import SymbolMask
 from jts.types import (
     Balance,
     Fill,
@@ -93,6 +94,9 @@ class PaperBroker:
         self._last: dict[str, Decimal] = {}
         self._last_px: dict[str, float] = {}          # newer prints not yet converted
         self._day_base: dict[str, tuple[date, Decimal]] = {}
+        self._cols: ColumnarPrints | None = None      # the arrays of a columnar feed
+        self._waiting_mask: SymbolMask | None = None
+        self._waiting_version = 0
         self._limit_memo: dict[tuple[str, object], tuple[Decimal, Decimal]] = {}
         self._events: asyncio.Queue[BrokerEvent | None] = asyncio.Queue()
         self._reserved = ZERO                          # cash held for open buys
@@ -122,15 +126,19 @@ class PaperBroker:
 
     # --- market data -------------------------------------------------------------------
     def on_tick(self, tick: Tick) -> None:
+        sym = tick.symbol
+        if self._cols is not None:
+            self._cols.flush(sym, self._day_base, self._last_px)
         price = to_decimal(tick.price)
         if price <= 0:
             return
-        sym = tick.symbol
         self._last[sym] = price
         self._last_px.pop(sym, None)
         day = kst_date(tick.ts_ns)
         if sym not in self._day_base or self._day_base[sym][0] != day:
             self._day_base[sym] = (day, price)
+        if self._cols is not None:
+            self._cols.synced(sym, self._day_base)
         for coid in list(self._waiting.get(sym, ())):
             order = self._orders[coid]
             if order.status.is_terminal:
@@ -141,11 +149,40 @@ class PaperBroker:
 
     def on_ticks(self, ticks: Iterable[Tick]) -> None:
         """Same result as ``on_tick`` for each print in order, cheaper: per-print work only
-        for symbols with open orders (:func:`brokers.paper_ticks.fold_ticks`)."""
-        fold_ticks(ticks, self._waiting, self._day_base, self._last_px, self.on_tick)
+        for symbols with open orders (:mod:`brokers.paper_ticks`; a batch with columns
+        over a symbol index is folded without touching its other prints at all)."""
+        cols = getattr(ticks, "columns", None)
+        if cols is None or not isinstance(ticks, Sequence):
+            fold_ticks(ticks, self._waiting, self._day_base, self._last_px, self.on_tick)
+            return
+        index, sym, ts, px = cols[0], cols[1], cols[2], cols[3]
+        if self._cols is None or self._cols.index is not index:
+            if self._cols is not None:
+                self._cols.flush_all(self._day_base, self._last_px)
+            self._cols = ColumnarPrints(index, self._day_base)
+            self._waiting_mask = SymbolMask(index)
+        assert self._waiting_mask is not None
+        i, n = 0, len(sym)
+        while i < n:
+            waiting = self._waiting_mask.of(
+                lambda: [s for s, ids in self._waiting.items() if ids], self._waiting_version)
+            j = self._cols.fold(sym, ts, px, i, waiting)
+            if j >= n:
+                break
+            self.on_tick(ticks[j])
+            i = j + 1
+
+    def day_bases(self) -> dict[str, tuple[date, Decimal]]:
+        """Each symbol's KST day and its first print that day (the price-limit base when
+        no previous close is known)."""
+        if self._cols is not None:
+            self._cols.flush_all(self._day_base, self._last_px)
+        return dict(self._day_base)
 
     def _price(self, symbol: str) -> Decimal | None:
         """The last print of ``symbol`` as a Decimal (converted on first use after a batch)."""
+        if self._cols is not None:
+            self._cols.flush(symbol, self._day_base, self._last_px)
         px = self._last_px.pop(symbol, None)
         if px is not None:
             self._last[symbol] = to_decimal(px)
@@ -193,6 +230,7 @@ class PaperBroker:
         ack = rec.event()
         self._emit(ack)
         self._waiting.setdefault(order.symbol, []).append(order.client_order_id)
+        self._waiting_version += 1
         if order.order_type is OrderType.MARKET and self.fill_on == "last":
             self._fill(rec, self._market_fill_price(order, self._price_of(order.symbol)),
                        self.clock.now_ns())
@@ -278,6 +316,8 @@ class PaperBroker:
             pc = self._prev_close_fn(symbol)
             base = to_decimal(pc) if pc is not None else None
         if base is None:
+            if self._cols is not None:
+                self._cols.flush(symbol, self._day_base, self._last_px)
             base = (self._day_base[symbol][1] if symbol in self._day_base
                     else self._price_of(symbol))
         market = self._market(symbol)
@@ -372,6 +412,7 @@ class PaperBroker:
         ids = self._waiting.get(o.req.symbol)
         if ids and o.req.client_order_id in ids:
             ids.remove(o.req.client_order_id)
+            self._waiting_version += 1
 
     def _emit(self, ev: BrokerEvent) -> None:
         self._events.put_nowait(ev)

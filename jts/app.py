@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import structlog
 
 from jts.bars import BarBuilder
@@ -33,6 +34,7 @@ from jts.errors import ConfigError, DaemonError, JTSError
 from jts.money import to_decimal
 from jts.operator import OperatorActions
 from jts.portfolio import Portfolio
+from jts.prices import LastPrices, SymbolMask
 from jts.risk import RiskGate, TradingState
 from jts.storage.ts_writer import TickWriter
 from jts.surge import SurgeDetector
@@ -115,12 +117,22 @@ class App(OperatorActions):
                                  symbols=market.symbols, market=market.market_of,
                                  prev_close=market.prev_close)
         self.broker = broker
-        self.portfolio = Portfolio(cash=to_decimal(cfg.paper.initial_cash), exclusive_marks=True)
+        surge_cfg = cfg.surge
+        if cfg.market.feed == "sim" and not cfg.market.follow_session:
+            # the free-running simulated market has 390-minute virtual days
+            surge_cfg = msgspec.structs.replace(surge_cfg, session="virtual")
+        self.surge = SurgeDetector(list(market.symbols), surge_cfg)
+        # last prices and marks live in an array over the universe's index (the surge
+        # detector's): a tick batch updates them with one kernel call
+        self.last_prices = LastPrices(self.surge.index)
+        self._held = SymbolMask(self.surge.index)
+        self._stopped = SymbolMask(self.surge.index)
+        self.portfolio = Portfolio(cash=to_decimal(cfg.paper.initial_cash),
+                                   marks=self.last_prices, exclusive_marks=True)
         self.ledger = ledger          # opened in run() from [storage] ledger unless injected
         self.risk = RiskGate(cfg.risk, prev_close=getattr(market, "prev_close", None))
         strategies = list(strategies) if strategies is not None else load_strategies(cfg)
         self.engine = StrategyEngine(strategies, list(market.symbols), self.portfolio)
-        self.last_prices: dict[str, float] = {}
         self.desk = Desk(broker, self.risk, self.portfolio, self.clock, self.last_prices.get,
                          journal=None, on_order_done=self._order_done,
                          publish_fill=self._publish_fill, publish_event=self._publish_event)
@@ -141,11 +153,6 @@ class App(OperatorActions):
         self.tick_writer: TickWriter | None = None
         self._bars_store: Channel[list[Bar]] | None = None
         self.bar_builder = BarBuilder("1m")
-        surge_cfg = cfg.surge
-        if cfg.market.feed == "sim" and not cfg.market.follow_session:
-            # the free-running simulated market has 390-minute virtual days
-            surge_cfg = msgspec.structs.replace(surge_cfg, session="virtual")
-        self.surge = SurgeDetector(list(market.symbols), surge_cfg)
         # tick batches come with columns over the surge's index (the surge detector and the
         # bar builder read them instead of walking the ticks)
         self.collector.symbol_index = self.surge.index
@@ -307,13 +314,22 @@ class App(OperatorActions):
             o.status.value == "submitted" for o in self.desk.open_orders())
 
     # --- components ------------------------------------------------------------------
-    def _on_ticks(self, ticks: list[Tick]) -> None:
+    def _on_ticks(self, ticks: Sequence[Tick]) -> None:
         """The collector's publish hook: validated, de-duplicated ticks of one batch."""
-        prices = {t.symbol: t.price for t in ticks}
-        self.last_prices.update(prices)
-        self.portfolio.mark_many(prices)
+        cols = getattr(ticks, "columns", None)
+        if cols is None or cols[0] is not self.last_prices.index or not isinstance(
+                ticks, TickBatch):
+            prices = {t.symbol: t.price for t in ticks}
+            self.last_prices.update(prices)
+            self.portfolio.mark_many(prices)
+        else:
+            self._mark_columns(ticks, cols[1], cols[3])
         self.bus.ticks.publish_nowait(ticks)
-        if self.engine.guards.watching:       # [stops] of held positions, on every print
+        guards = self.engine.guards
+        if guards.watching:                   # [stops] of held positions, on every print
+            if isinstance(ticks, TickBatch) and cols is not None:
+                watched = self._stopped.of(guards.stops.symbols(), guards.stops.version)
+                ticks = ticks.take(np.flatnonzero(watched[cols[1]]))
             for intent in self.engine.on_ticks(ticks):
                 try:
                     self.bus.intents.send_nowait(intent)
@@ -321,6 +337,23 @@ class App(OperatorActions):
                     log.error("stop_exit_deferred", strategy=intent.strategy,
                               symbol=intent.symbol, reason="intents channel full")
                     self.engine.on_order_done(intent.strategy, intent.symbol)  # re-arm
+
+    def _mark_columns(self, ticks: TickBatch, sym: np.ndarray, px: np.ndarray) -> None:
+        """Last prices from the columns; the held symbols among them re-mark the portfolio
+        (it reads the same array: only which positions moved needs telling)."""
+        self.last_prices.update_columns(sym, px)
+        outside = np.flatnonzero(sym < 0)
+        if outside.size:                      # symbols outside the universe: one by one
+            for t in ticks.take(outside):
+                self.last_prices[t.symbol] = t.price
+                self.portfolio.mark(t.symbol, t.price)
+        pf = self.portfolio
+        if pf.holdings:
+            held = self._held.of(pf.holdings, (id(pf.holdings), len(pf.holdings)))
+            hit = sym[held[sym]]
+            if hit.size:
+                names = self.last_prices.names
+                pf.moved(names[i] for i in np.unique(hit).tolist())
 
     async def _reconcile(self) -> None:
         """Compare broker truth with the ledger before trading; mismatches halt or are

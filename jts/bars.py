@@ -14,6 +14,7 @@ the index) take the per-tick Python path; both give the same bars.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 from jts import bar_kernels as K
 from jts.clock import NS
 from jts.errors import ConfigError
-from jts.tick_batch import columns_of
+from jts.tick_batch import columns_of, names_of
 from jts.types import Bar, Tick
 
 # (symbol index, row of each bar in it, bar start ns, OHLCV+value matrix k × 6)
@@ -81,9 +82,7 @@ class BarBuilder:
         """Hold the open bars of ``index``'s symbols as arrays from now on."""
         n = len(index)
         self._index = index
-        self._names = [""] * n
-        for sym, i in index.items():
-            self._names[i] = sym
+        self._names = names_of(index)
         self._rank = np.empty(n, np.int64)
         self._rank[np.argsort(np.array(self._names, dtype=object), kind="stable")] = np.arange(n)
         self._start = np.full(n, K.NONE, np.int64)
@@ -94,7 +93,7 @@ class BarBuilder:
             self._start[i] = b.start
             self._state[i] = (b.open, b.high, b.low, b.close, b.volume, b.value)
 
-    def add(self, ticks: list[Tick]) -> list[Bar]:
+    def add(self, ticks: Sequence[Tick]) -> list[Bar]:
         """Fold ticks in; return bars closed by them (in time order)."""
         cols: Any = getattr(ticks, "columns", None)
         if cols is not None and self._index is None:
@@ -103,7 +102,7 @@ class BarBuilder:
             return self._add_columns(ticks, cols)
         return self._add_ticks(ticks)
 
-    def _add_columns(self, ticks: list[Tick], cols: Any) -> list[Bar]:
+    def _add_columns(self, ticks: Sequence[Tick], cols: Any) -> list[Bar]:
         index = self._index
         assert index is not None
         if cols is not None and cols[0] is index:
@@ -143,7 +142,7 @@ class BarBuilder:
         return list(map(Bar, [names[i] for i in sym.tolist()], repeat(self.timeframe),
                         start.tolist(), *ohlcvv.T.tolist()))
 
-    def _add_ticks(self, ticks: list[Tick], close: bool = True) -> list[Bar]:
+    def _add_ticks(self, ticks: Sequence[Tick], close: bool = True) -> list[Bar]:
         closed: list[Bar] = []
         opened = self._open
         tf, off = self.tf_ns, self.offset_ns

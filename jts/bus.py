@@ -6,6 +6,7 @@ channel; intents, order events and fills never drop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from jts.channel import Channel, Overflow, Topic
@@ -15,7 +16,7 @@ from jts.types import Bar, Fill, OrderEvent, OrderIntent, Tick
 
 @dataclass
 class Bus:
-    ticks: Topic[list[Tick]] = field(default_factory=lambda: Topic("ticks"))
+    ticks: Topic[Sequence[Tick]] = field(default_factory=lambda: Topic("ticks"))
     bars: Topic[list[Bar]] = field(default_factory=lambda: Topic("bars"))
     intents: Channel[OrderIntent] = field(
         default_factory=lambda: Channel("intents", 10_000, Overflow.BLOCK))

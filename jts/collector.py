@@ -5,32 +5,38 @@ silence during its session (stale / recovered alerts).
 
 Bad data never raises: every rejected tick is counted under one reason (see ``REASONS``) and
 logged at a limited rate. Per-symbol order and duplicate state is keyed by (venue, symbol) and
-shared by all feeds, so two redundant feeds of the same venue de-duplicate each other.
+shared by all feeds, so two redundant feeds of the same venue de-duplicate each other. The
+checks run column-wise (:mod:`jts.ingest`): a feed may yield ``list[Tick]`` or, cheaper,
+:class:`~jts.tick_batch.TickColumns`; either way the published batch is a
+:class:`~jts.tick_batch.TickBatch` whose ``Tick`` objects are only built if someone reads
+them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import structlog
 
 from jts.calendar import CryptoCalendar, Phase
 from jts.clock import NS, Clock
+from jts.ingest import Validator
+from jts.ingest_kernels import N_COUNTS
 from jts.storage.cache import Cache, set_last_price
-from jts.tick_batch import TickBatch
+from jts.tick_batch import SymbolTable, TickColumns
 from jts.types import Tick
 
 log = structlog.get_logger(__name__)
 
 REASONS = ("malformed", "bad_price", "bad_volume", "zero_volume", "out_of_order", "duplicate",
            "flood")
-FeedSource = AsyncIterable[list[Tick]] | Callable[[], AsyncIterable[list[Tick]]]
+Batch = Sequence[Any] | TickColumns
+FeedSource = AsyncIterable[Batch] | Callable[[], AsyncIterable[Batch]]
 AlertFn = Callable[..., object]
-_INF = math.inf
 
 
 class SessionCalendar(Protocol):
@@ -42,7 +48,7 @@ class TickOffer(Protocol):
 
     dropped: int
 
-    def offer_many(self, ticks: list[Tick]) -> int: ...
+    def offer_many(self, ticks: Sequence[Tick]) -> int: ...
 
 
 @dataclass
@@ -82,21 +88,13 @@ class _FeedState:
         self.warned = dict.fromkeys(REASONS, 0)
 
 
-class _SymState:
-    """Newest accepted time and recent de-duplication keys of one (venue, symbol): a full
-    ``recent`` (``dedup_window`` keys) becomes ``old`` and a fresh one starts, so the last
-    ``dedup_window`` to 2× that keys are remembered, at O(1) a tick."""
-
-    __slots__ = ("last_ts", "old", "recent")
-
-    def __init__(self) -> None:
-        self.last_ts = -(1 << 62)
-        self.recent: set[object] = set()
-        self.old: set[object] = set()
+def _tail(batch: Batch, cut: int) -> Batch:
+    """``batch`` without its ``cut`` oldest ticks."""
+    return batch.take(slice(cut, None)) if isinstance(batch, TickColumns) else batch[cut:]
 
 
 class Collector:
-    def __init__(self, feeds: Sequence[Feed], bus_publish: Callable[[list[Tick]], object],
+    def __init__(self, feeds: Sequence[Feed], bus_publish: Callable[[Sequence[Tick]], object],
                  clock: Clock, *, cache: Cache | None = None,
                  tick_writer: TickOffer | None = None, stale_after_s: float = 30.0,
                  on_alert: AlertFn | None = None, out_of_order_tolerance_s: float = 0.0,
@@ -125,7 +123,6 @@ class Collector:
         self.cache_interval_s = cache_interval_s
         self._warn_ns = int(warn_interval_s * NS)
         self._flood_alert_ns = int(flood_alert_interval_s * NS)
-        self._syms: dict[tuple[str, str], _SymState] = {}
         self.symbol_index = symbol_index   # published batches carry columns over it
         self._pending_cache: dict[tuple[str, str], Tick] = {}
         self._started_ns = clock.now_ns()
@@ -182,17 +179,31 @@ class Collector:
             await self._clock.sleep(feed.restart_delay_s)
 
     # --- the hot path --------------------------------------------------------------------
-    def ingest(self, feed_name: str, batch: object) -> list[Tick]:
-        """Validate and normalize one batch from ``feed_name``; publish, cache and write the
-        accepted ticks; return them. Never raises on bad data."""
+    @property
+    def symbol_index(self) -> dict[str, int] | None:
+        return self._table.index
+
+    @symbol_index.setter
+    def symbol_index(self, index: dict[str, int] | None) -> None:
+        """The universe the published columns are over (set before the first batch: the
+        per-symbol state starts afresh)."""
+        venue = self._feeds[0].feed.venue if self._feeds else ""
+        self._table = SymbolTable(index, venue)
+        self._check = Validator(self._table, window=self._dedup_window,
+                                tolerance_ns=self._tol_ns)
+
+    def ingest(self, feed_name: str, batch: object) -> Sequence[Tick]:
+        """Validate and normalize one batch (``list[Tick]`` or :class:`TickColumns`) from
+        ``feed_name``; publish, cache and write the accepted ticks; return them (a
+        :class:`TickBatch`). Never raises on bad data."""
         st = self._by_name[feed_name]
         now = self._clock.now_ns()
         st.batches += 1
-        if not isinstance(batch, list | tuple):
+        if not isinstance(batch, list | tuple | TickColumns):
             st.rejected["malformed"] += 1
             self._warn(st, now, batch_type=type(batch).__name__)
             return []
-        if not batch:
+        if not len(batch):
             return []
         st.ticks += len(batch)
         st.last_recv_ns = now
@@ -200,64 +211,24 @@ class Collector:
             self._recovered(st, now)
         items = self._throttle(st, batch, now)
         rej = st.rejected
-        default_venue = st.feed.venue
-        syms = self._syms
-        tol = self._tol_ns
-        window = self._dedup_window
-        cache = self._pending_cache if self._cache is not None else None
-        out: list[Tick] = []
-        for t in items:
-            try:
-                if type(t) is not Tick or not t.symbol:
-                    rej["malformed"] += 1
-                    continue
-                p, v = t.price, t.volume
-                if not 0.0 < p < _INF:
-                    rej["bad_price"] += 1
-                    continue
-                if not 0.0 <= v < _INF:
-                    rej["bad_volume"] += 1
-                    continue
-                if v == 0.0:
-                    rej["zero_volume"] += 1
-                    continue
-                venue = t.venue or default_venue
-                key = (venue, t.symbol)
-                s = syms.get(key)
-                if s is None:
-                    s = syms[key] = _SymState()
-                ts = t.ts_ns
-                last = s.last_ts
-                if ts < last - tol:
-                    rej["out_of_order"] += 1
-                    continue
-                seq = t.seq
-                dk: object = seq if seq else (ts, p, v)
-                recent = s.recent
-                if dk in recent or dk in s.old:
-                    rej["duplicate"] += 1
-                    continue
-                recent.add(dk)
-                if len(recent) >= window:
-                    s.old, s.recent = recent, set()
-                if ts > last:
-                    s.last_ts = ts
-                out.append(nt := Tick(venue, key[1], ts, now, p, v, seq))
-                if cache is not None:
-                    cache[key] = nt
-            except Exception:        # a feed built a Tick with wrong field types
-                rej["malformed"] += 1
+        raw = self._check.raw(items, st.feed.venue)
+        counts = np.zeros(N_COUNTS, np.int64)
+        out = self._check.accept(raw, now, counts)
+        rej["malformed"] += raw.malformed
+        for reason, n in zip(REASONS[1:6], counts.tolist(), strict=True):
+            rej[reason] += n
         st.accepted += len(out)
-        if self.symbol_index is not None and out:
-            out = TickBatch.of(out, self.symbol_index)
+        if self._cache is not None:
+            for t in out.last_ticks():
+                self._pending_cache[(t.venue, t.symbol)] = t
         if len(out) != len(batch):
             self._warn(st, now)
-        if self.tick_writer is not None and out:
+        if self.tick_writer is not None and len(out):
             try:
                 self.tick_writer.offer_many(out)      # one call per batch
             except Exception as exc:     # the store must never break the market-data path
                 log.error("tick_writer_offer_failed", feed=feed_name, error=repr(exc))
-        if out:
+        if len(out):
             try:
                 self._publish(out)
                 self.published += 1
@@ -267,12 +238,12 @@ class Collector:
                           error=f"{type(exc).__name__}: {exc}")
         return out
 
-    def _throttle(self, st: _FeedState, batch: Sequence[Any], now: int) -> Sequence[Any]:
+    def _throttle(self, st: _FeedState, batch: Batch, now: int) -> Batch:
         feed = st.feed
         dropped = 0
         if feed.max_batch is not None and len(batch) > feed.max_batch:
             dropped = len(batch) - feed.max_batch
-            batch = batch[dropped:]
+            batch = _tail(batch, dropped)
         if feed.max_per_second is not None:
             window = now // NS
             if window != st.window:
@@ -281,7 +252,7 @@ class Collector:
             if len(batch) > room:
                 cut = len(batch) - room
                 dropped += cut
-                batch = batch[cut:]
+                batch = _tail(batch, cut)
             st.window_count += len(batch)
         if dropped:
             st.rejected["flood"] += dropped
@@ -402,4 +373,4 @@ class Collector:
                 "cache_writes": self.cache_writes, "cache_errors": self.cache_errors,
                 "cache_pending": len(self._pending_cache),
                 "writer_dropped": self.tick_writer.dropped if self.tick_writer is not None else 0,
-                "symbols": len(self._syms), "alerts": self.alerts}
+                "symbols": len(self._table), "alerts": self.alerts}

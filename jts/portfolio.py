@@ -15,7 +15,7 @@ read. Marks written through ``mark``/``mark_many`` are tracked; with ``exclusive
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 
@@ -53,7 +53,7 @@ class ClosedTrade:
 class Portfolio:
     cash: Decimal
     holdings: dict[str, Holding] = field(default_factory=dict)
-    marks: dict[str, float] = field(default_factory=dict)
+    marks: MutableMapping[str, float] = field(default_factory=dict)
     realized_today: Decimal = ZERO
     fees_today: Decimal = ZERO
     day: str = ""
@@ -82,6 +82,12 @@ class Portfolio:
         self.marks.update(prices)
         if self._terms:
             self._moved.update(prices.keys() & self._terms.keys())
+
+    def moved(self, symbols: Iterable[str]) -> None:
+        """Symbols whose mark was written into ``marks`` directly (e.g. a shared last-price
+        array updated from a tick batch): their positions are re-marked on the next read."""
+        if self._terms:
+            self._moved.update(s for s in symbols if s in self._terms)
 
     def _roll_day(self, ts_ns: int) -> None:
         d = to_kst(ts_ns).date().isoformat()

@@ -11,7 +11,7 @@ ticks in throwaway objects, in a worker thread, before the broker connects.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -60,6 +60,7 @@ def precompile(strategies: Sequence[Any], surge_cfg: Any | None) -> float:
         surge.update_ticks(ticks)
         surge.top(5)
     _bar_kernels()
+    _tick_path()
     took = time.perf_counter() - t0
     log.info("kernels_ready", seconds=round(took, 3), strategies=len(strategies),
              surge=surge_cfg is not None)
@@ -75,3 +76,27 @@ def _bar_kernels() -> None:
     ticks = [Tick("krx", s, _T0 + k * _MINUTE, _T0, 10_000.0, 10.0, k + 1)
              for k in range(2) for s in _SYMBOLS]
     BarBuilder("1m").add(TickBatch.of(ticks, index))
+
+
+async def _no_feed() -> AsyncIterator[list[Tick]]:
+    return
+    yield
+
+
+def _tick_path() -> None:
+    """The collector's validation, the last-price array and the paper broker's fold."""
+    from brokers.paper import PaperBroker
+    from jts.clock import FakeClock
+    from jts.collector import Collector, Feed
+    from jts.prices import LastPrices
+
+    index = {s: i for i, s in enumerate(_SYMBOLS)}
+    got: list[Any] = []
+    col = Collector([Feed("precompile", _no_feed, venue="krx")], got.append, FakeClock(_T0),
+                    symbol_index=index)
+    col.ingest("precompile", [Tick("krx", s, _T0 + k, _T0, 10_000.0, 10.0, k)
+                              for k in range(2) for s in _SYMBOLS])
+    col.ingest("precompile", [Tick("krx", _SYMBOLS[0], _T0 + 5, _T0, 10_000.0, 10.0, 0)])
+    cols = got[0].columns
+    LastPrices(index).update_columns(cols[1], cols[3])
+    PaperBroker(clock=FakeClock(_T0)).on_ticks(got[0])

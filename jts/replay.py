@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -149,7 +149,7 @@ class Replay:
         got = self._base.get(symbol)
         return got[1] if got else None
 
-    def _publish(self, ticks: list[Tick]) -> None:
+    def _publish(self, ticks: Sequence[Tick]) -> None:
         for t in ticks:            # as App._on_ticks: last prices and portfolio marks
             self.last_prices[t.symbol] = t.price
             self.portfolio.mark(t.symbol, t.price)

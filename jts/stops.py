@@ -18,7 +18,7 @@ lookup per print.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,11 @@ class StopHit:
 class StopBook:
     def __init__(self) -> None:
         self._by_symbol: dict[str, list[_Held]] = {}
+        self.version = 0        # moves whenever the set of watched symbols may have changed
+
+    def symbols(self) -> Collection[str]:
+        """The symbols with a position under a stop."""
+        return self._by_symbol.keys()
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_symbol.values())
@@ -76,6 +81,7 @@ class StopBook:
              entry: float) -> None:
         """A position opened (or its entry price changed): watch it."""
         self.close(strategy, symbol)
+        self.version += 1
         self._by_symbol.setdefault(symbol, []).append(
             _Held(strategy, rule, long, entry, entry))
 
@@ -84,6 +90,7 @@ class StopBook:
         if not held:
             return
         rest = [h for h in held if h.strategy != strategy]
+        self.version += 1
         if rest:
             self._by_symbol[symbol] = rest
         else:

@@ -303,8 +303,12 @@ class Hub:
         """Apply everything waiting in the hub's subscriptions (no waiting)."""
         prices: dict[str, float] = {}
         for batch in self._ticks.drain():
-            for t in batch:
-                prices[t.symbol] = t.price
+            last = getattr(batch, "last_prices", None)     # a columnar TickBatch
+            if last is not None:
+                prices.update(last())
+            else:
+                for t in batch:
+                    prices[t.symbol] = t.price
         self.on_prices(prices)
         for bars in self._bars.drain():
             for b in bars:

@@ -52,6 +52,7 @@ from jts.storage.ts_sql import (
     years_touched,
 )
 from jts.storage.urls import file_path, redact, scheme_of
+from jts.tick_batch import TickBatch
 from jts.types import Bar, Tick
 
 __all__ = ["BAR_FIELDS", "TZ", "BarArrays", "ClickHouseTimeSeries", "SeriesInfo",
@@ -168,8 +169,12 @@ class ClickHouseTimeSeries:
     async def write_ticks(self, ticks: Sequence[Tick]) -> int:
         if not ticks:
             return 0
+        if isinstance(ticks, TickBatch):      # columns → Arrow: no per-tick Python at all
+            await self._run(lambda: self._client.insert_arrow(f"{self.db}.ticks",
+                                                              _arrow_ticks(ticks)))
+            return len(ticks)
 
-        def frame() -> pd.DataFrame:    # in the writer thread: ~0.5 µs a tick off the loop
+        def frame() -> pd.DataFrame:    # in the writer thread, off the loop
             return pd.DataFrame({
                 "venue": [t.venue for t in ticks], "symbol": [t.symbol for t in ticks],
                 "ts": _to_dt([t.ts_ns for t in ticks]),
@@ -393,6 +398,24 @@ def _np(column: Any) -> npt.NDArray[Any]:
     if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
         column = column.cast(pa.string())
     return column.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+
+
+def _arrow_ticks(b: TickBatch) -> Any:
+    """A columnar batch as an Arrow table of the ticks table's columns: venue and symbol
+    dictionary-encoded over the symbol table (LowCardinality on arrival), times in ms."""
+    import pyarrow as pa
+
+    venues, vidx, symbols, sidx = b.table.dictionaries()
+    row = b.row
+    stamp = pa.timestamp("ms", tz=TZ)
+    return pa.table({
+        "venue": pa.DictionaryArray.from_arrays(pa.array(vidx[row].astype(np.int32)),
+                                                pa.array(venues, pa.string())),
+        "symbol": pa.DictionaryArray.from_arrays(pa.array(sidx[row].astype(np.int32)),
+                                                 pa.array(symbols, pa.string())),
+        "ts": pa.array(b.ts // 1_000_000, stamp), "recv": pa.array(b.recv // 1_000_000, stamp),
+        "price": pa.array(b.px), "volume": pa.array(b.vol),
+        "seq": pa.array(b.seq.astype(np.uint64))})
 
 
 def _to_dt(ns: Sequence[int] | npt.NDArray[np.int64]) -> pd.DatetimeIndex:

@@ -14,6 +14,7 @@ from brokers.paper import PaperBroker
 from jts.clock import FakeClock, from_datetime
 from jts.costs import CostModel
 from jts.errors import BrokerUnavailable, OrderRejected
+from jts.tick_batch import TickBatch
 from jts.types import Fill, OrderEvent, OrderRequest, OrderStatus, OrderType, Side, Tick
 
 T0 = from_datetime(datetime(2025, 6, 10, 10, 0))     # a Tuesday, KST; 2025 tax 0.15 %
@@ -265,21 +266,28 @@ async def test_on_ticks_batch_path_equals_per_print_path(
     """Open orders, bad prices, KST day changes (also back and forth) inside one batch: the
     batched ``on_ticks`` leaves exactly the state and events of one ``on_tick`` per print."""
     fast = broker(initial_cash=D(10**9))
+    cols = broker(initial_cash=D(10**9))         # columns over an index ("000660" outside)
     ref = _PerPrint(clock=FakeClock(T0), initial_cash=D(10**9))
+    index = {KOSDAQ_SYM: 0, SAMSUNG: 1}
     for b in (fast, ref):
         b.on_ticks([tick(SAMSUNG, 71500), tick("000660", 71500)])
+    cols.on_ticks(TickBatch.of([tick(SAMSUNG, 71500), tick("000660", 71500)], index))
     for i, batch in enumerate(batches):
         for n, (at, sym, limit) in enumerate(orders):
             if at == i:
-                for b in (fast, ref):
+                for b in (fast, cols, ref):
                     await b.submit(req(f"c{n}", Side.BUY, 1, sym, limit))
         ticks = [tick(s, p, dt) for s, dt, p in batch]
         fast.on_ticks(ticks)
+        cols.on_ticks(TickBatch.of(ticks, index))
         ref.on_ticks(ticks)
-        assert fast._day_base == ref._day_base
-        assert all(fast.last_price(s) == ref.last_price(s) for s in (SAMSUNG, KOSDAQ_SYM, "000660"))
-        assert drain(fast) == drain(ref)
-        assert fast.cash == ref.cash and await fast.positions() == await ref.positions()
+        want = drain(ref)
+        for b in (fast, cols):
+            assert b.day_bases() == ref.day_bases()
+            assert all(b.last_price(s) == ref.last_price(s)
+                       for s in (SAMSUNG, KOSDAQ_SYM, "000660"))
+            assert drain(b) == want
+            assert b.cash == ref.cash and await b.positions() == await ref.positions()
 
 
 def test_on_ticks_rejects_a_nan_print_like_on_tick() -> None:

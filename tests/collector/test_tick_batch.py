@@ -38,7 +38,7 @@ def test_columns_are_the_accepted_ticks() -> None:
     col.ingest("f", [tick("B", T0 + 9, 51.0, 1.0, seq=9)])
     joined = TickBatch.join(got)
     assert isinstance(joined, TickBatch) and joined.columns is not None
-    assert joined.columns[1].tolist() == [0, -1, 1, 1] and list(joined) == got[0] + got[1]
+    assert joined.columns[1].tolist() == [0, -1, 1, 1] and list(joined) == [*got[0], *got[1]]
 
 
 def test_without_an_index_batches_are_plain() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,10 +109,7 @@ def test_fast_path_builds_the_same_bars_as_the_plain_algorithm(
 
 def _columns(batch: list[Tick], index: dict[str, int]) -> TickBatch:
     """The batch as the collector publishes it over ``index`` (-1: outside the index)."""
-    return TickBatch(batch, (index, np.array([index.get(t.symbol, -1) for t in batch], np.int64),
-                             np.array([t.ts_ns for t in batch], np.int64),
-                             np.array([t.price for t in batch]),
-                             np.array([t.volume for t in batch])))
+    return TickBatch.of(batch, index)
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from jts.clock import FakeClock
 from jts.errors import StorageError
 from jts.storage.timeseries import ClickHouseTimeSeries, open_timeseries, parse_timeframe
 from jts.storage.ts_writer import TickWriter
+from jts.tick_batch import TickBatch
 from jts.types import Bar, Tick
 
 MIN = 60 * 10**9
@@ -278,3 +280,38 @@ async def test_bad_timeseries_urls() -> None:
         await open_timeseries("influx://x")
     with pytest.raises(StorageError, match=r"timeseries store clickhouse://u:\*\*\*@127.0.0.1:1"):
         await open_timeseries("clickhouse://u:pw@127.0.0.1:1/db")
+
+
+async def test_tick_writer_keeps_collector_batches_columnar() -> None:
+    """Collector batches stay TickBatches through the queue: dropped from the oldest end
+    and cut at batch_size mid-batch exactly like single ticks would be."""
+    sink, clock = ListSink(), FakeClock(T0)
+    index = {"A": 0, "B": 1}
+    w = TickWriter(sink, clock, max_queue=7, batch_size=3, flush_interval=1.0)
+    ticks = [Tick("krx", "AB"[i % 2], T0 + i, T0 + i, 1.0 + i, 1.0, i + 1) for i in range(10)]
+    w.offer_many(TickBatch.of(ticks[:4], index))
+    w.offer(ticks[4])
+    w.offer_many(TickBatch.of(ticks[5:], index))
+    assert w.dropped == 3 and w.queued == 7
+    seen: list[Any] = []
+
+    class Spy(ListSink):
+        async def write_ticks(self, batch: list[Tick]) -> int:
+            seen.append(type(batch).__name__)
+            return await super().write_ticks(batch)
+
+    w._sink = Spy()
+    await w.flush()
+    assert [t.seq for b in w._sink.batches for t in b] == [4, 5, 6, 7, 8, 9, 10]
+    assert [len(b) for b in w._sink.batches] == [3, 3, 1]
+    assert seen == ["list", "TickBatch", "TickBatch"]    # a mixed cut falls back to a list
+
+
+async def test_columnar_batches_into_chdb(chdb_url: str, sym: str) -> None:
+    store = await open_timeseries(chdb_url)
+    ticks = [Tick("krx", sym, T0 + i * 10**6, T0 + 5, 100.0 + i, 2.0, i + 1) for i in range(50)]
+    assert await store.write_ticks(TickBatch.of(ticks, {sym: 0})) == 50
+    frame = await store.read_ticks(sym, T0, T0 + 10**10)
+    assert frame["price"].tolist() == [t.price for t in ticks]
+    assert frame["seq"].tolist() == list(range(1, 51))
+    await store.close()
