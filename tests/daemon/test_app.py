@@ -134,3 +134,36 @@ async def test_real_feed_warms_up_from_stored_bars(tmp_path: Path) -> None:
     assert [b.close for b in history[sym]] == [105.5, 106.5, 107.5, 108.5, 109.5]
     other = app.market.symbols[1]
     assert len(history[other]) == 5          # topped up from the feed's own history
+
+
+def test_tick_batches_mark_the_held_positions_from_the_columns(tmp_path: Path) -> None:
+    """Last prices and marks come from the batch's columns (one array shared by the
+    portfolio): after random batches, every held position is marked at its symbol's last
+    print exactly as a portfolio marked print by print would be."""
+    import random
+    from decimal import Decimal
+
+    from jts.portfolio import Portfolio
+    from jts.types import Fill, Side, Tick
+
+    app, clock = make_app(tmp_path, symbols=20)
+    syms = list(app.market.symbols)
+    ref = Portfolio(cash=app.portfolio.cash)
+    rng = random.Random(4)
+    feed = app.cfg.market.feed
+    for k, sym in enumerate(syms[:6] + ["OUTSIDE"]):
+        fill = Fill("paper", "paper-1", f"t{k}", f"c{k}", sym, Side.BUY, Decimal(10 + k),
+                    Decimal(1000), Decimal(0), Decimal(0), START, "s")
+        app.portfolio.apply(fill)
+        ref.apply(fill)
+    app.portfolio.unrealized()                   # terms built before the marks move
+    for b in range(30):
+        clock.set(START + b * NS)
+        batch = [Tick("krx", rng.choice(syms[:12] + ["OUTSIDE"]), START + b * NS + i, 0,
+                      float(rng.randint(900, 1100)), 1.0, b * 1000 + i + 1) for i in range(40)]
+        out = app.collector.ingest(feed, batch)
+        for t in out:
+            ref.mark(t.symbol, t.price)
+        assert app.portfolio.unrealized() == ref.unrealized()
+        assert app.portfolio.exposure() == ref.exposure()
+    assert {s: app.last_prices.get(s) for s in ref.marks} == dict(ref.marks)
