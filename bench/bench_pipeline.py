@@ -135,7 +135,7 @@ async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: 
                        rate: float = 20_000.0, paced_tps: float | None = None,
                        ledger: str = "sqlite:///ledger.sqlite3", warmup_s: float = 90.0,
                        record_ticks: bool = True, gc_freeze: bool = False,
-                       coalesce: int = 0, burst: bool = True,
+                       coalesce: int = 0, burst: bool = True, columnar: bool = True,
                        state_dir: Path | None = None, log_level: str = "info",
                        broker_cls: type[TimedPaperBroker] = TimedPaperBroker,
                        customize: Callable[[App], None] | None = None) -> Result:
@@ -160,7 +160,8 @@ async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: 
         skip = int(warmup_s * rate) // batch
         total = (skip + int(seconds * rate) // batch) * batch
         market = SyntheticMarket(n_symbols, rate=rate, batch=batch, total=total,
-                                 start_ns=start, paced_tps=paced_tps, coalesce=coalesce)
+                                 start_ns=start, paced_tps=paced_tps, coalesce=coalesce,
+                                 columnar=columnar)
         broker = broker_cls(name="paper", account=cfg.paper.account, cost_model=cfg.costs,
                                   initial_cash=Decimal(10**13), clock=clock,
                                   symbols=market.symbols, market=market.market_of,
@@ -262,6 +263,8 @@ def main() -> None:
     ap.add_argument("--no-record", action="store_true", help="[market] record_ticks = false")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after warm-up")
     ap.add_argument("--no-saturate", action="store_true", help="run the paced mode only")
+    ap.add_argument("--tick-objects", action="store_true",
+                    help="the feed yields list[Tick] (default: TickColumns, parsed into arrays)")
     ap.add_argument("--coalesce", type=int, default=0,
                     help="paced: a read that is behind takes every due batch, up to N ticks")
     ap.add_argument("--no-burst", action="store_true",
@@ -270,7 +273,8 @@ def main() -> None:
     common: dict[str, Any] = dict(n_symbols=args.symbols, seconds=args.seconds, batch=args.batch,
                                   rate=args.rate, ledger=args.ledger, warmup_s=args.warmup,
                                   record_ticks=not args.no_record, gc_freeze=args.gc_freeze,
-                                  coalesce=args.coalesce, burst=not args.no_burst)
+                                  coalesce=args.coalesce, burst=not args.no_burst,
+                                  columnar=not args.tick_objects)
     runs = [] if args.no_saturate else [asyncio.run(run_pipeline(**common))]
     if args.paced:
         runs.append(asyncio.run(run_pipeline(paced_tps=args.paced, **common)))
@@ -278,6 +282,7 @@ def main() -> None:
           f"second, batches of {args.batch:,}, {args.seconds:g} market s measured; ledger "
           f"{args.ledger}; record_ticks {not args.no_record}; gc.freeze {args.gc_freeze}; "
           f"coalesce {args.coalesce or 'off'}; bench_burst {not args.no_burst}; "
+          f"feed {'list[Tick]' if args.tick_objects else 'TickColumns'}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
     print("| mode | ticks | wall s | CPU s | feed s wall (CPU) | ticks/s wall | ticks/CPU-s | bars "
           "| candidates | intents | submitted | fills | dropped |")

@@ -19,6 +19,7 @@ from jts.app import App
 from jts.clock import NS
 from jts.krx import round_prices_f64
 from jts.sim import SimMarket
+from jts.tick_batch import TickColumns
 from jts.types import Bar, OrderEvent, OrderIntent, OrderRequest, Tick
 
 MIN = 60 * NS
@@ -40,13 +41,16 @@ class SyntheticMarket:
     venue = "krx"
 
     def __init__(self, n_symbols: int, *, rate: float, batch: int, total: int, start_ns: int,
-                 seed: int = 7, paced_tps: float | None = None, coalesce: int = 0) -> None:
+                 seed: int = 7, paced_tps: float | None = None, coalesce: int = 0,
+                 columnar: bool = True) -> None:
         self.ref = SimMarket(symbols=n_symbols, seed=seed)
         self.symbols = self.ref.symbols
         self.market_of, self.prev_close = self.ref.market_of, self.ref.prev_close
         self.rate, self.batch, self.total, self.start_ns = rate, batch, total, start_ns
         self.paced_tps = paced_tps
         self.coalesce = coalesce                    # paced: max ticks of a catch-up read
+        self.columnar = columnar                    # yield TickColumns (else list[Tick])
+        self.names = tuple(self.symbols)
         self.rng = np.random.default_rng(seed)
         n = n_symbols
         self.weight = _activity(n)
@@ -78,7 +82,7 @@ class SyntheticMarket:
                                                                         strict=True))]
         return out
 
-    def _make(self, b: int, now_ns: int) -> list[Tick]:
+    def _make(self, b: int, now_ns: int) -> list[Tick] | TickColumns:
         k, rng = self.batch, self.rng
         first = b * k
         sym = rng.choice(len(self.symbols), size=k, p=self.p)
@@ -90,6 +94,9 @@ class SyntheticMarket:
         px = round_prices_f64(np.exp(self.logp[sym] + rng.normal(0.0, 3e-4, k)))
         vol = np.maximum(1.0, np.round(np.exp(rng.normal(SIZE_MU, SIZE_SIGMA, k))
                                        * np.where(self.surging[sym], 3.0, 1.0)))
+        if self.columnar:                           # a feed that parses into arrays
+            return TickColumns("krx", self.names, sym, ts, px, vol,
+                               np.arange(first + 1, first + k + 1, dtype=np.int64))
         names = [self.symbols[i] for i in sym.tolist()]
         return list(map(Tick, ["krx"] * k, names, ts.tolist(), [now_ns] * k, px.tolist(),
                         vol.tolist(), range(first + 1, first + k + 1)))
@@ -97,7 +104,7 @@ class SyntheticMarket:
     def _due(self, b: int, t0: int) -> int:
         return t0 + int(b * self.batch / (self.paced_tps or 1.0) * 1e9)
 
-    def _one(self, b: int, clock: Any, due: int) -> list[Tick]:
+    def _one(self, b: int, clock: Any, due: int) -> list[Tick] | TickColumns:
         """Batch ``b``, built as a feed parser would, with its arrival stamps."""
         f0 = time.perf_counter_ns()
         c0 = time.thread_time_ns()
@@ -115,7 +122,7 @@ class SyntheticMarket:
             self.cpu0 = time.process_time()
         return ticks
 
-    async def stream(self, clock: Any) -> AsyncIterator[list[Tick]]:
+    async def stream(self, clock: Any) -> AsyncIterator[list[Tick] | TickColumns]:
         """Paced: batch ``b`` is due at ``b·batch/paced_tps``; with ``coalesce`` the batches
         already due when the reader comes back join the one it takes (as a socket reader
         takes whatever is buffered, up to ``coalesce`` ticks)."""
@@ -130,19 +137,28 @@ class SyntheticMarket:
                 await asyncio.sleep(max(0.0, wait / 1e9))
             elif self.release is not None:
                 await self.release()
-            ticks = self._one(b, clock, due)
-            while (self.paced_tps and len(ticks) + self.batch <= self.coalesce
+            parts = [self._one(b, clock, due)]
+            while (self.paced_tps and (len(parts) + 1) * self.batch <= self.coalesce
                    and b + 1 < n_batches and self._due(b + 1, t0) <= time.perf_counter_ns()):
                 b += 1
-                ticks += self._one(b, clock, self._due(b, t0))
+                parts.append(self._one(b, clock, self._due(b, t0)))
             b += 1
-            yield ticks
+            yield parts[0] if len(parts) == 1 else _concat(parts)
         if self.release is not None:
             await self.release()
         self.t_last = time.perf_counter_ns()
         self.cpu1 = time.process_time()
         self.done.set()
         await asyncio.Event().wait()                # a feed that went quiet, not one that died
+
+
+def _concat(parts: list[Any]) -> list[Tick] | TickColumns:
+    """Batches already due, read at once (as a socket reader takes what is buffered)."""
+    if isinstance(parts[0], TickColumns):
+        return TickColumns("krx", parts[0].names,
+                           *(np.concatenate([getattr(p, f) for p in parts])
+                             for f in ("sym", "ts_ns", "price", "volume", "seq")))
+    return [t for p in parts for t in p]
 
 
 class TimedPaperBroker(PaperBroker):
@@ -216,14 +232,16 @@ class Probe:
         orig = getattr(obj, meth)
         setattr(obj, meth, lambda *a, **kw: hook(orig, *a, **kw))
 
-    def _batch(self, tick: Tick) -> int:
-        return (tick.seq - 1) // self.batch
+    def _batch(self, ticks: Any, at: int) -> int:
+        seq = getattr(ticks, "seq", None)           # a TickBatch: read the column
+        s = int(seq[at]) if seq is not None else ticks[at].seq
+        return (s - 1) // self.batch
 
     def _surge(self, orig: Any, ticks: list[Tick]) -> Any:
         t0 = time.perf_counter_ns()
         found = orig(ticks)
         t1 = time.perf_counter_ns()
-        lo, hi = self._batch(ticks[0]), self._batch(ticks[-1])
+        lo, hi = self._batch(ticks, 0), self._batch(ticks, -1)
         if lo >= self.skip:
             self.s.surge_call.append(t1 - t0)
             recv = self.m.recv
@@ -236,7 +254,7 @@ class Probe:
     def _bar_add(self, orig: Any, ticks: list[Tick]) -> Any:
         t0 = time.perf_counter_ns()
         bars = orig(ticks)
-        b = self._batch(ticks[0])
+        b = self._batch(ticks, 0)
         if b >= self.skip:
             self.s.bar_call.append(time.perf_counter_ns() - t0)
         if bars:
