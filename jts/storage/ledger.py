@@ -5,7 +5,9 @@ Backends: :mod:`jts.storage.ledger_sqlite` (embedded default, ``sqlite:///path``
 
 Guarantees every backend gives (checked by one contract suite):
 
-* ``record_order`` writes the order (status NEW) *before* it is sent (write-ahead).
+* ``record_order`` writes the order (status NEW) *before* it is sent (write-ahead), unless
+  the order journal (:mod:`jts.storage.order_wal`) holds it: then ``record_sent`` writes the
+  burst's orders and their acknowledgements together, in one transaction, after the sends.
 * ``apply_event`` enforces :mod:`jts.orders`; an illegal transition raises InvariantError and
   changes nothing (``apply_events``: for the whole batch).
 * ``apply_fill`` commits the fill, the order's state change, the position and the cash in one
@@ -77,6 +79,17 @@ class Ledger(Protocol):
     async def record_orders(self, orders: list[OrderRequest], ts_ns: int | None = None
                             ) -> None:
         """Write several orders ahead in ONE transaction (one durable commit for a burst)."""
+        ...
+
+    async def record_sent(self, orders: list[OrderRequest], events: list[OrderEvent],
+                          ts_ns: int | None = None) -> None:
+        """Orders already sent (journaled ahead in the order journal) and then ``events``
+        (their acknowledgements), in ONE transaction: an illegal event, an unknown order or
+        an order recorded before raises InvariantError and nothing is written."""
+        ...
+
+    async def known_orders(self, client_order_ids: list[str]) -> set[str]:
+        """Which of ``client_order_ids`` the ledger has recorded."""
         ...
 
     async def apply_event(self, event: OrderEvent) -> OrderRecord: ...

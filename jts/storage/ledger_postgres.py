@@ -9,6 +9,7 @@ trips and one durable commit (``synchronous_commit`` stays on).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -121,18 +122,32 @@ class PostgresLedger(q.SqlLedgerBase):
     async def record_orders(self, orders: list[OrderRequest], ts_ns: int | None = None
                             ) -> None:
         ts = self.clock.now_ns() if ts_ns is None else ts_ns
+        if orders:
+            await self._tx(lambda c: self._insert_orders(c, orders, ts))
+
+    async def record_sent(self, orders: list[OrderRequest], events: list[OrderEvent],
+                          ts_ns: int | None = None) -> None:
+        ts = self.clock.now_ns() if ts_ns is None else ts_ns
 
         async def run(c: asyncpg.Connection) -> None:
-            for order in orders:
-                try:
-                    await c.execute(_ph(q.INSERT_ORDER, 16), *q.order_row(order, ts))
-                except asyncpg.UniqueViolationError:
-                    raise InvariantError(f"order {order.client_order_id} already recorded"
-                                         ) from None
-                await c.execute(_ph(q.INSERT_EVENT, 6), order.client_order_id, "new", ts, "",
-                                Decimal(0), "")
-        if orders:
+            await self._insert_orders(c, orders, ts)
+            await self._apply_events(c, events)
+        if orders or events:
             await self._tx(run)
+
+    @staticmethod
+    async def _insert_orders(c: asyncpg.Connection, orders: list[OrderRequest], ts: int
+                             ) -> None:
+        if not orders:
+            return
+        try:          # pipelined: a burst of 400 orders is not 800 round trips
+            await c.executemany(_ph(q.INSERT_ORDER, 16), [q.order_row(o, ts) for o in orders])
+        except asyncpg.UniqueViolationError as exc:
+            got = re.search(r"=\((.*)\) already exists", str(exc.detail or ""))
+            coid = got.group(1) if got else "of this batch"
+            raise InvariantError(f"order {coid} already recorded") from None
+        await c.executemany(_ph(q.INSERT_EVENT, 6),
+                            [(o.client_order_id, "new", ts, "", Decimal(0), "") for o in orders])
 
     async def apply_event(self, event: OrderEvent) -> OrderRecord:
         await self.apply_events([event])
@@ -141,21 +156,25 @@ class PostgresLedger(q.SqlLedgerBase):
         return rec
 
     async def apply_events(self, events: list[OrderEvent]) -> None:
-        async def run(c: asyncpg.Connection) -> None:
-            coids = sorted({e.client_order_id for e in events})
-            states: dict[str, OrderState] = {
-                r[6]: q.order_state(r) for r in await c.fetch(
-                    q.SELECT_ORDER_STATE.format("ANY($1::text[])") + " FOR UPDATE", coids)}
-            for event in events:
-                state = states.get(event.client_order_id)
-                if state is None:
-                    raise InvariantError(f"event for unknown order {event.client_order_id}")
-                apply_event_to(state, event)
-            await c.executemany(_ph(q.UPDATE_ORDER, 6),
-                                [q.order_update_row(k, st) for k, st in states.items()])
-            await c.executemany(_ph(q.INSERT_EVENT, 6), [q.event_row(e) for e in events])
         if events:
-            await self._tx(run)
+            await self._tx(lambda c: self._apply_events(c, events))
+
+    @staticmethod
+    async def _apply_events(c: asyncpg.Connection, events: list[OrderEvent]) -> None:
+        if not events:
+            return
+        coids = sorted({e.client_order_id for e in events})
+        states: dict[str, OrderState] = {
+            r[6]: q.order_state(r) for r in await c.fetch(
+                q.SELECT_ORDER_STATE.format("ANY($1::text[])") + " FOR UPDATE", coids)}
+        for event in events:
+            state = states.get(event.client_order_id)
+            if state is None:
+                raise InvariantError(f"event for unknown order {event.client_order_id}")
+            apply_event_to(state, event)
+        await c.executemany(_ph(q.UPDATE_ORDER, 6),
+                            [q.order_update_row(k, st) for k, st in states.items()])
+        await c.executemany(_ph(q.INSERT_EVENT, 6), [q.event_row(e) for e in events])
 
     # ---- fills --------------------------------------------------------------------------
     async def apply_fill(self, fill: Fill, event: OrderEvent | None = None) -> bool:

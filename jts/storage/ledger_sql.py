@@ -184,6 +184,20 @@ class SqlLedgerBase:
                                  (client_order_id,))
         return _order(rows[0]) if rows else None
 
+    async def known_orders(self, client_order_ids: list[str]) -> set[str]:
+        ids = list(dict.fromkeys(client_order_ids))
+        if self.placeholder != "?":
+            rows = await self._query("SELECT client_order_id FROM orders WHERE "
+                                     "client_order_id = ANY($1::text[])", (ids,))
+            return {r[0] for r in rows}
+        out: set[str] = set()
+        for at in range(0, len(ids), 500):        # SQLite's bound-parameter limit
+            chunk = tuple(ids[at:at + 500])
+            rows = await self._query("SELECT client_order_id FROM orders WHERE client_order_id "
+                                     f"IN ({', '.join('?' * len(chunk))})", chunk)
+            out.update(r[0] for r in rows)
+        return out
+
     async def open_orders(self) -> list[OrderRecord]:
         closed = ", ".join(f"'{s.value}'" for s in OrderStatus if s.is_terminal)
         rows = await self._query(f"{_ORDER_SELECT} WHERE status NOT IN ({closed}) "

@@ -167,18 +167,28 @@ class SqliteLedger(q.SqlLedgerBase):
     async def record_orders(self, orders: list[OrderRequest], ts_ns: int | None = None
                             ) -> None:
         ts = self.clock.now_ns() if ts_ns is None else ts_ns
+        if orders:
+            await self._run(self._tx(lambda c: self._insert_orders(c, orders, ts)))
+
+    async def record_sent(self, orders: list[OrderRequest], events: list[OrderEvent],
+                          ts_ns: int | None = None) -> None:
+        ts = self.clock.now_ns() if ts_ns is None else ts_ns
 
         def run(c: sqlite3.Connection) -> None:
-            for order in orders:
-                try:
-                    c.execute(q.INSERT_ORDER.format(*("?" * 16)), q.order_row(order, ts))
-                except sqlite3.IntegrityError:
-                    raise InvariantError(f"order {order.client_order_id} already recorded"
-                                         ) from None
-                c.execute(q.INSERT_EVENT.format(*"??????"),
-                          (order.client_order_id, "new", ts, "", Decimal(0), ""))
-        if orders:
+            self._insert_orders(c, orders, ts)
+            self._apply_events(c, events)
+        if orders or events:
             await self._run(self._tx(run))
+
+    @staticmethod
+    def _insert_orders(c: sqlite3.Connection, orders: list[OrderRequest], ts: int) -> None:
+        for order in orders:
+            try:
+                c.execute(q.INSERT_ORDER.format(*("?" * 16)), q.order_row(order, ts))
+            except sqlite3.IntegrityError:
+                raise InvariantError(f"order {order.client_order_id} already recorded") from None
+            c.execute(q.INSERT_EVENT.format(*"??????"),
+                      (order.client_order_id, "new", ts, "", Decimal(0), ""))
 
     async def apply_event(self, event: OrderEvent) -> OrderRecord:
         await self.apply_events([event])
@@ -187,22 +197,24 @@ class SqliteLedger(q.SqlLedgerBase):
         return rec
 
     async def apply_events(self, events: list[OrderEvent]) -> None:
-        def run(c: sqlite3.Connection) -> None:
-            states: dict[str, OrderState] = {}
-            for event in events:
-                coid = event.client_order_id
-                state = states.get(coid)
-                if state is None:
-                    row = c.execute(q.SELECT_ORDER_STATE.format("?"), (coid,)).fetchone()
-                    if row is None:
-                        raise InvariantError(f"event for unknown order {coid}")
-                    state = states[coid] = q.order_state(row)
-                apply_event_to(state, event)
-            c.executemany(q.UPDATE_ORDER_SQLITE,
-                          [q.order_update_row(k, st) for k, st in states.items()])
-            c.executemany(q.INSERT_EVENT.format(*"??????"), [q.event_row(e) for e in events])
         if events:
-            await self._run(self._tx(run))
+            await self._run(self._tx(lambda c: self._apply_events(c, events)))
+
+    @staticmethod
+    def _apply_events(c: sqlite3.Connection, events: list[OrderEvent]) -> None:
+        states: dict[str, OrderState] = {}
+        for event in events:
+            coid = event.client_order_id
+            state = states.get(coid)
+            if state is None:
+                row = c.execute(q.SELECT_ORDER_STATE.format("?"), (coid,)).fetchone()
+                if row is None:
+                    raise InvariantError(f"event for unknown order {coid}")
+                state = states[coid] = q.order_state(row)
+            apply_event_to(state, event)
+        c.executemany(q.UPDATE_ORDER_SQLITE,
+                      [q.order_update_row(k, st) for k, st in states.items()])
+        c.executemany(q.INSERT_EVENT.format(*"??????"), [q.event_row(e) for e in events])
 
     # ---- fills --------------------------------------------------------------------------
     async def apply_fill(self, fill: Fill, event: OrderEvent | None = None) -> bool:

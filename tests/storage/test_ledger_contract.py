@@ -74,6 +74,40 @@ async def test_apply_events_is_one_transaction_in_order(ledger: Ledger) -> None:
     await ledger.apply_events([])
 
 
+async def test_record_sent_is_one_transaction_of_orders_then_events(ledger: Ledger) -> None:
+    """The order journal's catch-up: a burst's orders (already sent) and their
+    acknowledgements in one transaction; anything wrong in it writes nothing at all."""
+    await ledger.record_sent([order("c1"), order("c2"), order("c3")],
+                             [OrderEvent("c1", OrderStatus.ACCEPTED, T0 + 2, "B-1"),
+                              OrderEvent("c2", OrderStatus.REJECTED, T0 + 2, reason="no"),
+                              OrderEvent("c3", OrderStatus.UNKNOWN, T0 + 2, reason="timeout")],
+                             ts_ns=T0 + 1)
+    c1, c2, c3 = [await ledger.order(c) for c in ("c1", "c2", "c3")]
+    assert c1 is not None and (c1.status, c1.broker_order_id, c1.created_ns) == (
+        OrderStatus.ACCEPTED, "B-1", T0 + 1)
+    assert c2 is not None and (c2.status, c2.reason) == (OrderStatus.REJECTED, "no")
+    assert c3 is not None and c3.status is OrderStatus.UNKNOWN and c3.request == order("c3")
+    bad_batches = [
+        ([order("c4"), order("c1")], []),                                  # c1 recorded before
+        ([order("c4")], [OrderEvent("c4", OrderStatus.ACCEPTED, T0 + 3),
+                         OrderEvent("c4", OrderStatus.NEW, T0 + 4)]),      # illegal transition
+        ([order("c4")], [OrderEvent("zz", OrderStatus.ACCEPTED, T0 + 3)]),  # unknown order
+    ]
+    for orders, events in bad_batches:
+        with pytest.raises(InvariantError):
+            await ledger.record_sent(orders, events)
+        assert await ledger.order("c4") is None
+    with pytest.raises(InvariantError, match="c1 already recorded"):
+        await ledger.record_sent([order("c1")], [])
+    await ledger.record_sent([], [])
+    assert await ledger.known_orders(["c3", "zz", "c1", "c3"]) == {"c1", "c3"}
+    assert await ledger.known_orders([]) == set()
+    many = [order(f"m{i}") for i in range(1200)]      # beyond one SQLite IN list
+    await ledger.record_sent(many, [])
+    assert len(await ledger.known_orders([o.client_order_id for o in many] + ["x"])) == 1200
+    assert (await ledger.verify()).ok
+
+
 async def test_unknown_resolves_to_broker_state(ledger: Ledger) -> None:
     await ledger.record_order(order("c1"))
     await ledger.apply_event(OrderEvent("c1", OrderStatus.UNKNOWN, T0 + 1, reason="timeout"))
