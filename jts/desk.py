@@ -1,12 +1,23 @@
 """The desk: the single consumer of order intents, and the router of broker reports.
 
 ``Desk.handle_many`` takes a burst of intents (``handle``: one): risk check of each →
-client order ids → write-ahead of the approved ones to the ledger (status NEW, one commit)
-→ ``broker.submit`` of each, back to back → their acknowledgements into the ledger (one
-transaction). ``Desk.on_report`` applies what the broker says
-(order events, fills) to the order book, the ledger and the portfolio, in that order, and
-publishes them. A submit whose outcome cannot be known marks the order UNKNOWN; it is
-resolved by asking the broker, never by sending it again.
+client order ids → the approved orders appended to the order journal (``wal``, one
+``fdatasync`` in this thread: no await, no executor hop before the first send) →
+``broker.submit`` of each, back to back → the orders and their acknowledgements into the
+ledger in ONE transaction (``record_sent``) → the journal told the ledger has them
+(``confirm``). Without a journal the orders are written ahead to the ledger instead (one
+commit, status NEW) and the acknowledgements follow in a second one.
+
+Ordering: a fill or order event for an order of a burst whose ledger write is still pending
+waits (``_recorded``) until that write has committed, so the ledger never sees a fill or a
+state change of an order before the order itself. The sends never wait for that write, for
+the desk's lock or for anything else: a fill committing for an older order cannot delay a
+burst. Order-state changes otherwise reach the ledger under one lock, in decision order.
+
+``Desk.on_report`` applies what the broker says (order events, fills) to the order book,
+the ledger and the portfolio, in that order, and publishes them. A submit whose outcome
+cannot be known marks the order UNKNOWN; it is resolved by asking the broker, never by
+sending it again. The Desk's ``journal`` is the ledger (the port it needs of it).
 """
 
 from __future__ import annotations
@@ -14,77 +25,48 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from brokers.base import Broker, BrokerEvent
 from jts.clock import Clock
-from jts.errors import BrokerError, OrderOutcomeUnknown, OrderRejected
+from jts.desk_types import DeskStats, OrderJournal, OrderRecord, WriteAhead
+from jts.desk_upkeep import OrderUpkeep
+from jts.errors import BrokerError, OrderOutcomeUnknown, StorageError
 from jts.orders import can_transition
 from jts.portfolio import Portfolio
 from jts.risk import InFlightBook, RiskDecision, RiskGate
-from jts.types import Fill, OrderEvent, OrderIntent, OrderRequest, OrderStatus, OrderType
+from jts.types import Fill, OrderEvent, OrderIntent, OrderRequest, OrderStatus
 
 log = structlog.get_logger(__name__)
 
 
-class OrderJournal(Protocol):
-    """What the desk needs of the ledger (write-ahead and atomic fill application)."""
+class _Burst:
+    """A journaled burst whose ledger write is pending: reports about its orders wait."""
 
-    async def record_order(self, order: OrderRequest) -> None: ...
+    __slots__ = ("done", "error")
 
-    async def record_orders(self, orders: list[OrderRequest]) -> None:
-        """A burst's write-ahead, one transaction."""
-
-    async def apply_event(self, event: OrderEvent) -> object: ...
-
-    async def apply_events(self, events: list[OrderEvent]) -> None:
-        """A burst's acknowledgements, one transaction."""
-
-    async def apply_fill(self, fill: Fill, event: OrderEvent | None) -> bool: ...
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.error = ""
 
 
-@dataclass
-class OrderRecord:
-    request: OrderRequest
-    status: OrderStatus = OrderStatus.NEW
-    filled: Decimal = Decimal(0)
-    broker_order_id: str = ""
-    reason: str = ""
-    created_ns: int = 0
-    unknown_since_ns: int = 0
-
-
-@dataclass
-class DeskStats:
-    intents: int = 0
-    submitted: int = 0
-    risk_rejected: int = 0
-    broker_rejected: int = 0
-    unknown: int = 0
-    fills: int = 0
-    duplicate_fills: int = 0
-    last_rejection: str = ""
-    rejections: list[dict[str, str]] = field(default_factory=list)
-
-
-class Desk:
+class Desk(OrderUpkeep):
     def __init__(self, broker: Broker, risk: RiskGate, portfolio: Portfolio, clock: Clock,
                  last_price: Callable[[str], float | None],
                  journal: OrderJournal | None = None,
                  on_order_done: Callable[[OrderRecord], None] | None = None,
                  publish_fill: Callable[[Fill], Awaitable[None]] | None = None,
                  publish_event: Callable[[OrderEvent], Awaitable[None]] | None = None,
-                 id_prefix: str = "J") -> None:
+                 id_prefix: str = "J", wal: WriteAhead | None = None) -> None:
         self.broker = broker
         self.risk = risk
         self.portfolio = portfolio
         self.clock = clock
         self.last_price = last_price
         self.journal = journal
+        self.wal = wal
         self.on_order_done = on_order_done
         self.publish_fill = publish_fill
         self.publish_event = publish_event
@@ -98,6 +80,7 @@ class Desk:
         self._id_prefix = f"{id_prefix}{clock.now_ns() // 1_000_000:x}"
         self._seen_trades: set[tuple[str, str, str]] = set()
         self._lock = asyncio.Lock()     # order-state changes reach the ledger in decision order
+        self._unrecorded: dict[str, _Burst] = {}    # journaled, not yet in the ledger
 
     def seen_trades(self, keys: set[tuple[str, str, str]]) -> None:
         """Fills already in the ledger (restored at start): never applied twice."""
@@ -124,8 +107,8 @@ class Desk:
 
     async def handle_many(self, intents: list[OrderIntent]) -> list[RiskDecision]:
         """A burst of intents (a bar close): each is risk-checked in turn, seeing the ones
-        approved before it as in flight; every approved order is written ahead in ONE
-        durable commit; then they are sent in order."""
+        approved before it as in flight; every approved order is made durable at once (the
+        journal's one fdatasync, else one ledger commit); then they are sent in order."""
         decisions: list[RiskDecision] = []
         approved: list[tuple[OrderRecord, OrderIntent]] = []
         for intent in intents:
@@ -135,36 +118,92 @@ class Desk:
                 approved.append((self._new_order(intent), intent))
         if not approved:
             return decisions
-        # write-ahead: one durable commit (status NEW = "may have been sent") before the
-        # orders leave; SUBMITTED is kept in memory only — after a crash a NEW order is
-        # resolved by asking the broker, exactly like a SUBMITTED one would be
-        if self.journal is not None:
-            await self.journal.record_orders([rec.request for rec, _ in approved])
-        # send the whole burst back to back; the venue's acknowledgements are applied (and
-        # journaled) afterwards, so no order waits for another order's ledger commit
-        acks = [await self._send(rec, intent) for rec, intent in approved]
+        orders = [rec.request for rec, _ in approved]
+        ts = self.clock.now_ns()
+        if self.wal is None:
+            # write-ahead to the ledger: status NEW = "may have been sent"; SUBMITTED is
+            # kept in memory only — after a crash a NEW order is resolved by asking the
+            # broker, exactly like a SUBMITTED one would be
+            if self.journal is not None:
+                await self.journal.record_orders(orders)
+            await self._send_burst(approved, [])
+            return decisions
+        ticket = self._write_ahead(approved, orders, ts)
+        burst = _Burst()
+        for o in orders:
+            self._unrecorded[o.client_order_id] = burst
+        try:
+            await self._send_burst(approved, orders, ts)
+        except BaseException as exc:
+            # the orders stay journaled (the next start records them) and every report
+            # about them raises from now on: the ledger must not get them out of order
+            burst.error = f"{type(exc).__name__}: {exc}"
+            burst.done.set()
+            raise
+        for o in orders:
+            del self._unrecorded[o.client_order_id]
+        burst.done.set()
+        self.wal.confirm(ticket)
+        return decisions
+
+    def _write_ahead(self, approved: list[tuple[OrderRecord, OrderIntent]],
+                     orders: list[OrderRequest], ts: int) -> tuple[int, ...]:
+        """The burst into the order journal, durable before any send (synchronous: no
+        other task runs between this and the first submit). Orders it could not journal
+        are forgotten — none of them was sent."""
+        assert self.wal is not None
+        try:
+            return self.wal.append(orders, ts)
+        except BaseException:
+            for rec, _ in approved:
+                coid = rec.request.client_order_id
+                self.orders.pop(coid, None)
+                self._open.pop(coid, None)
+                self.book.discard(coid)
+            raise
+
+    async def _send_burst(self, approved: list[tuple[OrderRecord, OrderIntent]],
+                          journaled: list[OrderRequest], ts: int | None = None) -> None:
+        """Send the whole burst back to back; the venue's answers are applied afterwards
+        (with the ``journaled`` orders' own records), so no order waits for the ledger."""
+        acks = [await self._send(rec) for rec, _ in approved]
         # logged once the burst is out (a log line costs ~50 µs: not between two sends)
         for rec, intent in approved:
             req = rec.request
             log.info("order_submitted", client_order_id=req.client_order_id,
                      symbol=req.symbol, side=req.side.value, quantity=str(req.quantity),
                      strategy=req.strategy, reason=intent.reason)
-        await self._apply_acks([ack for ack in acks if ack is not None])
-        return decisions
+        await self._apply_acks(acks, journaled, ts)
 
-    async def _apply_acks(self, acks: list[OrderEvent]) -> None:
-        """A burst's acknowledgements: each moves its order in memory (as ``on_report``
-        would), and the ledger gets every change in ONE transaction, not one commit each."""
+    async def _apply_acks(self, acks: list[OrderEvent], journaled: list[OrderRequest],
+                          ts: int | None) -> None:
+        """A burst's answers: each moves its order in memory (as ``on_report`` would), and
+        the ledger gets every change — with the journaled orders' records — in ONE
+        transaction, not one commit each."""
         moved: list[tuple[OrderRecord, OrderEvent]] = []
         async with self._lock:
             for ack in acks:
                 rec = self._known(ack)
                 if rec is not None and self._move(rec, ack):
                     moved.append((rec, ack))
-            if self.journal is not None and moved:
-                await self.journal.apply_events([ev for _, ev in moved])
+            events = [ev for _, ev in moved]
+            if self.journal is not None and journaled:
+                await self.journal.record_sent(journaled, events, ts)
+            elif self.journal is not None and events:
+                await self.journal.apply_events(events)
         for rec, ev in moved:
             await self._announce(rec, ev)
+
+    async def _recorded(self, client_order_id: str) -> None:
+        """Wait until the ledger has the order's record (it is pending while its burst's
+        ledger write is); raises if that write failed — halting beats guessing."""
+        burst = self._unrecorded.get(client_order_id)
+        if burst is None:
+            return
+        await burst.done.wait()
+        if burst.error:
+            raise StorageError(f"order {client_order_id}: its ledger record was not written "
+                               f"({burst.error}); the order journal keeps it for the restart")
 
     def _decide(self, intent: OrderIntent) -> RiskDecision:
         self.stats.intents += 1
@@ -199,9 +238,10 @@ class Desk:
         self._track(rec)
         return rec
 
-    async def _send(self, rec: OrderRecord, intent: OrderIntent) -> OrderEvent | None:
-        """Submit one written-ahead order; returns the venue's acknowledgement to apply
-        (None when the outcome is unknown — already recorded as UNKNOWN)."""
+    async def _send(self, rec: OrderRecord) -> OrderEvent:
+        """Submit one written-ahead order; returns what to apply: the venue's
+        acknowledgement, a REJECTED for a refusal, or UNKNOWN when the outcome cannot be
+        known (resolved later by asking the broker)."""
         req = rec.request
         submitted = OrderEvent(req.client_order_id, OrderStatus.SUBMITTED, self.clock.now_ns())
         if self._move(rec, submitted):
@@ -213,47 +253,13 @@ class Desk:
             log.warning("order_outcome_unknown", client_order_id=req.client_order_id,
                         error=str(exc))
             rec.unknown_since_ns = self.clock.now_ns()
-            await self._set(rec, OrderEvent(req.client_order_id, OrderStatus.UNKNOWN,
-                                            self.clock.now_ns(), reason=str(exc)))
-            return None
+            return OrderEvent(req.client_order_id, OrderStatus.UNKNOWN, rec.unknown_since_ns,
+                              reason=str(exc))
         except BrokerError as exc:
             ack = OrderEvent(req.client_order_id, OrderStatus.REJECTED, self.clock.now_ns(),
                              reason=f"{type(exc).__name__}: {exc}")
         self.stats.submitted += 1
         return ack
-
-    async def housekeeping(self, *, unknown_deadline_s: float, limit_ttl_s: float) -> list[str]:
-        """Resolve UNKNOWN orders by asking the broker (never by resubmitting) and expire
-        resting orders past their time to live. Returns the client order ids still unknown
-        past ``unknown_deadline_s`` — the caller halts trading for those."""
-        now = self.clock.now_ns()
-        stuck: list[str] = []
-        for rec in [o for o in self.orders.values() if o.status is OrderStatus.UNKNOWN]:
-            coid = rec.request.client_order_id
-            if not rec.unknown_since_ns:
-                rec.unknown_since_ns = now
-            try:
-                ev = await self.broker.query_order(coid)
-            except BrokerError as exc:
-                log.warning("order_query_failed", client_order_id=coid, error=str(exc))
-                ev = None
-            if ev is not None and ev.status is not OrderStatus.UNKNOWN:
-                log.info("order_resolved", client_order_id=coid, status=ev.status.value)
-                await self.on_report(ev)
-            elif now - rec.unknown_since_ns > unknown_deadline_s * 1e9:
-                stuck.append(coid)
-        if limit_ttl_s > 0:
-            for rec in self.open_orders():
-                if (rec.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
-                        and now - rec.created_ns > limit_ttl_s * 1e9):
-                    log.info("order_expiring", client_order_id=rec.request.client_order_id)
-                    try:
-                        await self.on_report(await self.broker.cancel(
-                            rec.request.client_order_id))
-                    except BrokerError as exc:
-                        log.warning("cancel_failed", client_order_id=rec.request.client_order_id,
-                                    error=str(exc))
-        return stuck
 
     async def on_report(self, report: BrokerEvent) -> None:
         if isinstance(report, Fill):
@@ -285,6 +291,7 @@ class Desk:
         if key in self._seen_trades:
             self.stats.duplicate_fills += 1
             return
+        await self._recorded(fill.client_order_id)
         async with self._lock:
             rec = self.orders.get(fill.client_order_id)
             event: OrderEvent | None = None
@@ -339,6 +346,7 @@ class Desk:
     async def _set(self, rec: OrderRecord, ev: OrderEvent) -> None:
         """One order-state change: memory and ledger move together, in the order the
         changes were decided (one lock), so the ledger never sees a backwards transition."""
+        await self._recorded(rec.request.client_order_id)
         async with self._lock:
             if not self._move(rec, ev):
                 return
@@ -352,46 +360,5 @@ class Desk:
         if rec.status.is_terminal and self.on_order_done is not None:
             self.on_order_done(rec)
 
-    async def replace(self, client_order_id: str, *, quantity: Decimal | None = None,
-                      limit_price: Decimal | None = None) -> tuple[RiskDecision, str]:
-        """Cancel-and-replace: cancel the open order, and once the venue confirms the
-        cancel, send a new order for what is left (``quantity`` is the new total) at
-        ``limit_price``, through the risk gate again. Returns the decision and the new
-        client order id ("" when nothing was sent). Raises OrderRejected when the old order
-        is not open or could not be cancelled (e.g. it filled meanwhile)."""
-        rec = self.orders.get(client_order_id)
-        if rec is None or not rec.status.is_open or rec.status is OrderStatus.UNKNOWN:
-            raise OrderRejected(f"no open order {client_order_id} to replace")
-        await self.on_report(await self.broker.cancel(client_order_id))
-        if rec.status is not OrderStatus.CANCELLED:
-            raise OrderRejected(f"order {client_order_id} could not be cancelled "
-                                f"(now {rec.status.value}); nothing replaced")
-        req = rec.request
-        remaining = (quantity if quantity is not None else req.quantity) - rec.filled
-        if remaining <= 0:
-            return RiskDecision.reject("quantity", "nothing left to replace"), ""
-        price = limit_price if limit_price is not None else req.limit_price
-        held = self.portfolio.position(req.symbol)
-        closing = (held > 0 and req.side.sign < 0) or (held < 0 and req.side.sign > 0)
-        before = set(self.orders)
-        decision = await self.handle(OrderIntent(
-            req.strategy, req.symbol, req.side, remaining, self.clock.now_ns(),
-            OrderType.LIMIT if price is not None else req.order_type, price, closing,
-            f"replaces {client_order_id}", req.venue))
-        new = [c for c in self.orders if c not in before]
-        log.info("order_replaced", old=client_order_id, new=new[0] if new else "",
-                 approved=decision.approved, reason=decision.reason)
-        return decision, new[0] if new else ""
 
-    async def cancel_all(self) -> int:
-        n = 0
-        for rec in self.open_orders():
-            if rec.status is OrderStatus.UNKNOWN:
-                continue
-            try:
-                await self.on_report(await self.broker.cancel(rec.request.client_order_id))
-                n += 1
-            except BrokerError as exc:
-                log.warning("cancel_failed", client_order_id=rec.request.client_order_id,
-                            error=str(exc))
-        return n
+__all__ = ["Desk", "DeskStats", "OrderJournal", "OrderRecord", "WriteAhead"]
