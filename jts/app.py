@@ -36,6 +36,7 @@ from jts.operator import OperatorActions
 from jts.portfolio import Portfolio
 from jts.prices import LastPrices, SymbolMask
 from jts.risk import RiskGate, TradingState
+from jts.storage.order_wal import OrderWal
 from jts.storage.ts_writer import TickWriter
 from jts.surge import SurgeDetector
 from jts.tick_batch import TickBatch
@@ -130,6 +131,7 @@ class App(OperatorActions):
         self.portfolio = Portfolio(cash=to_decimal(cfg.paper.initial_cash),
                                    marks=self.last_prices, exclusive_marks=True)
         self.ledger = ledger          # opened in run() from [storage] ledger unless injected
+        self.order_wal: OrderWal | None = None     # opened in run() ([orders] journal)
         self.risk = RiskGate(cfg.risk, prev_close=getattr(market, "prev_close", None))
         strategies = list(strategies) if strategies is not None else load_strategies(cfg)
         self.engine = StrategyEngine(strategies, list(market.symbols), self.portfolio)
@@ -176,6 +178,7 @@ class App(OperatorActions):
                                 self.surge.cfg if self.cfg.surge.enabled else None)
         await self.broker.connect()
         await self._open_ledger()
+        await self._open_journal()
         await self._reconcile()
         if self.cfg.market.record_ticks:
             if self.timeseries is None:
@@ -227,6 +230,8 @@ class App(OperatorActions):
             if self.ledger is not None:
                 await self.ledger.close()
                 log.info("ledger_closed")
+            if self.order_wal is not None:
+                self.order_wal.close()
 
     async def _open_ledger(self) -> None:
         """Open (and for the embedded default, migrate) the ledger; restore the portfolio
@@ -257,6 +262,17 @@ class App(OperatorActions):
                                            "fills": len(fills)})
         log.info("ledger_restored", fills=len(fills), cash=str(self.portfolio.cash),
                  positions=len(self.portfolio.open_positions()))
+
+    async def _open_journal(self) -> None:
+        """Open the order journal ([orders] journal) and put what a crash left in it into the
+        ledger (orders journaled but never recorded: NEW, so the reconciliation that follows
+        asks the broker about them); then the desk writes ahead to it."""
+        from jts.order_recovery import restore_journal
+
+        self.order_wal = await asyncio.to_thread(OrderWal.open, self.cfg.journal_path,
+                                                 sync=self.cfg.orders.journal_sync)
+        await restore_journal(self.order_wal, self.ledger)
+        self.desk.wal = self.order_wal
 
     async def _guard(self, name: str, component: Component) -> None:
         try:

@@ -89,6 +89,11 @@ class OrdersConfig(_Section, frozen=True):
     unknown_deadline: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0  # s, then HALT
     limit_ttl: Annotated[float, msgspec.Meta(ge=0)] = 0.0   # s a resting order lives; 0 = day
     housekeeping_interval: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    # the order journal's directory (relative: under state_dir); every order is written
+    # there, durably, before it is sent (docs/architecture.md "Order journal")
+    journal: Annotated[str, msgspec.Meta(min_length=1)] = "orders.wal"
+    journal_sync: bool = True           # fdatasync each append; false: survives a process
+                                        # crash but not a power cut
 
 
 class StorageConfig(_Section, frozen=True):
@@ -165,6 +170,12 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             if path and path != ":memory:":
                 return f"{scheme}:///{self.state_dir / path}"
         return url
+
+    @property
+    def journal_path(self) -> Path:
+        """The order journal's directory: ``[orders] journal``, relative to state_dir."""
+        p = Path(os.path.expanduser(self.orders.journal))
+        return p if p.is_absolute() else self.state_dir / p
 
     @property
     def strategies_dir(self) -> Path:

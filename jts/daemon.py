@@ -185,8 +185,10 @@ async def serve(app: Any, cfg: Config) -> int:
         log.critical("daemon_failed", reason=str(exc))
         return EXIT_FAILURE
     except JTSError as exc:
+        # a store that cannot be opened, a corrupt order journal: one line for `jts start`
         log.critical("daemon_failed", reason=str(exc))
-        return EXIT_FAILURE
+        print(f"jts: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
     finally:
         sd_notify("STOPPING=1")
         await control.stop()

@@ -29,6 +29,14 @@ def test_defaults_when_empty(tmp_path: Path) -> None:
     assert cfg.socket_path == tmp_path / "state" / "jts.sock"
 
 
+def test_order_journal_lives_in_the_state_dir(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, ""))
+    assert cfg.journal_path == tmp_path / "state" / "orders.wal"
+    assert cfg.orders.journal_sync is True
+    cfg = load_config(write(tmp_path, "[orders]\njournal = '/srv/wal'\njournal_sync = false\n"))
+    assert cfg.journal_path == Path("/srv/wal") and cfg.orders.journal_sync is False
+
+
 def test_repository_jts_toml_is_valid() -> None:
     cfg = load_config(Path(__file__).parents[2] / "jts.toml")
     assert isinstance(cfg, Config)
@@ -63,6 +71,9 @@ def test_repository_jts_toml_is_valid() -> None:
     ("[log]\nlevel = { a = 1 }\n", "log.level", 2, "expected str"),
     # 12 negative where positive is needed
     ("[paper]\ninitial_cash = -5\n", "paper.initial_cash", 2, "> 0"),
+    # 13 the order journal: a path, never empty; sync is a bool
+    ("[orders]\njournal = ''\n", "orders.journal", 2, "length >= 1"),
+    ("[orders]\njournal_sync = 'yes'\n", "orders.journal_sync", 2, "expected bool"),
 ])
 def test_bad_config_names_file_key_and_line(tmp_path: Path, text: str, key: str, line: int,
                                             fragment: str) -> None:
