@@ -9,7 +9,8 @@ is paced only by its own queue (the producer yields while more than half of ``ma
 waiting), so no tick is dropped.
 
     .venv/bin/python bench/bench_tick_writer.py [--ticks 1000000] [--batches 500,5000]
-        [--repeat 3] [--plain]      # --plain: list[Tick] without columns (the per-Tick path)
+        [--repeat 3] [--plain] [--insert 50000,200000]
+    # --plain: list[Tick] without columns (the per-Tick path); --insert: rows per insert
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ def batches(size: int, count: int, plain: bool) -> list[list[Tick]]:
 
 
 async def run_once(store: ClickHouseTimeSeries, size: int, total: int,
-                   plain: bool) -> tuple[float, float, float, TickWriter]:
+                   plain: bool, insert: int) -> tuple[float, float, float, TickWriter]:
     pool = batches(size, max(4, min(64, 200_000 // size)), plain)
-    writer = TickWriter(store, LiveClock())
+    writer = TickWriter(store, LiveClock(), batch_size=insert, max_queue=max(200_000,
+                                                                             4 * insert))
     task = asyncio.create_task(writer.run())
     await asyncio.sleep(0)
     half = writer.max_queue // 2
@@ -86,23 +88,29 @@ async def main() -> None:
     ap.add_argument("--batches", default="500,5000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--plain", action="store_true", help="list[Tick] without columns")
+    ap.add_argument("--insert", default="50000",
+                    help="the writer's rows per insert (comma-separated: one table row each)")
     args = ap.parse_args()
     where = tempfile.mkdtemp(prefix="jts_bench_tw_")
     store = await open_timeseries(f"chdb:///{where}?cache=off")
     print(f"load average {os.getloadavg()[0]:.2f}, {args.ticks:,} ticks a run, "
           f"{'list[Tick]' if args.plain else 'TickBatch with columns'}\n")
-    print("| batch | loop µs/tick | process µs/tick | wall s | written | dropped |")
-    print("|---|---|---|---|---|---|")
+    print("| batch | rows per insert | loop µs/tick | process µs/tick | wall s | written "
+          "| dropped |")
+    print("|---|---|---|---|---|---|---|")
     try:
-        for size in (int(s) for s in args.batches.split(",")):
-            runs = [await run_once(store, size, args.ticks, args.plain)
-                    for _ in range(args.repeat)]
-            for loop, cpu, wall, w in runs:
-                print(f"| {size} | {loop / w.written * 1e6:.3f} | {cpu / w.written * 1e6:.3f} "
-                      f"| {wall:.2f} | {w.written:,} | {w.dropped} |")
-            med = [statistics.median(r[k] for r in runs) / runs[0][3].written * 1e6
-                   for k in (0, 1)]
-            print(f"| {size} median | **{med[0]:.3f}** | **{med[1]:.3f}** | | | |")
+        for insert in (int(s) for s in args.insert.split(",")):
+            for size in (int(s) for s in args.batches.split(",")):
+                runs = [await run_once(store, size, args.ticks, args.plain, insert)
+                        for _ in range(args.repeat)]
+                for loop, cpu, wall, w in runs:
+                    print(f"| {size} | {insert:,} | {loop / w.written * 1e6:.3f} "
+                          f"| {cpu / w.written * 1e6:.3f} | {wall:.2f} | {w.written:,} "
+                          f"| {w.dropped} |")
+                med = [statistics.median(r[k] for r in runs) / runs[0][3].written * 1e6
+                       for k in (0, 1)]
+                print(f"| {size} median | {insert:,} | **{med[0]:.3f}** | **{med[1]:.3f}** "
+                      "| | | |")
     finally:
         await store.close()
         shutil.rmtree(where, ignore_errors=True)

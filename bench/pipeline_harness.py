@@ -57,6 +57,9 @@ class SyntheticMarket:
         self.surging = self.rng.random(n) < 0.01
         w = self.weight * np.where(self.surging, 8.0, 1.0)
         self.p = w / w.sum()
+        self.cdf = np.cumsum(self.p)
+        self._pending: list[np.ndarray] = []        # drawn prints not yet streamed
+        self._drawn_from = self._drawn_to = 0
         self.logp = np.log(np.array([self.ref.prev_close(s) or 1.0 for s in self.symbols]))
         self.recv: list[int] = []                   # perf_counter_ns arrival, per batch
         self.recv_cpu: list[int] = []               # loop thread CPU (thread_time_ns) then
@@ -82,10 +85,14 @@ class SyntheticMarket:
                                                                         strict=True))]
         return out
 
-    def _make(self, b: int, now_ns: int) -> list[Tick] | TickColumns:
-        k, rng = self.batch, self.rng
-        first = b * k
-        sym = rng.choice(len(self.symbols), size=k, p=self.p)
+    BLOCK = 20_000                                  # prints drawn per numpy call
+
+    def _draw(self, first: int) -> tuple[np.ndarray, ...]:
+        """Prints ``first .. first + BLOCK`` (symbol, ts, price, volume): one vectorised
+        draw, so a small batch costs a slice, not a draw (a feed parser's cost per batch is
+        not the subject; it is reported apart)."""
+        k, rng = self.BLOCK, self.rng
+        sym = np.searchsorted(self.cdf, rng.random(k), side="right").clip(0, len(self.p) - 1)
         ts = self.start_ns + ((first + np.arange(k, dtype=np.int64)) * NS / self.rate
                               ).astype(np.int64)
         dt = k / self.rate
@@ -94,6 +101,19 @@ class SyntheticMarket:
         px = round_prices_f64(np.exp(self.logp[sym] + rng.normal(0.0, 3e-4, k)))
         vol = np.maximum(1.0, np.round(np.exp(rng.normal(SIZE_MU, SIZE_SIGMA, k))
                                        * np.where(self.surging[sym], 3.0, 1.0)))
+        return sym.astype(np.int64), ts, px, vol
+
+    def _make(self, b: int, now_ns: int) -> list[Tick] | TickColumns:
+        k = self.batch
+        first = b * k
+        while first + k > self._drawn_to:
+            block = self._draw(self._drawn_to)
+            self._pending = [np.concatenate([a[first - self._drawn_from:], c])
+                             for a, c in zip(self._pending, block, strict=True)] \
+                if self._pending else list(block)
+            self._drawn_from, self._drawn_to = first, self._drawn_to + self.BLOCK
+        lo = first - self._drawn_from
+        sym, ts, px, vol = (a[lo:lo + k] for a in self._pending)
         if self.columnar:                           # a feed that parses into arrays
             return TickColumns("krx", self.names, sym, ts, px, vol,
                                np.arange(first + 1, first + k + 1, dtype=np.int64))
