@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 import structlog
 
 from jts.bars import BarBuilder
 from jts.bus import BLOCK, DROP, Bus
 from jts.calendar import CryptoCalendar, KrxCalendar
-from jts.channel import Channel, ChannelFull
+from jts.channel import Channel
 from jts.clock import NS, Clock, LiveClock, ScaledClock, iso_utc
 from jts.collector import Collector, Feed
 from jts.config import Config
@@ -34,12 +33,13 @@ from jts.errors import ConfigError, DaemonError, JTSError
 from jts.money import to_decimal
 from jts.operator import OperatorActions
 from jts.portfolio import Portfolio
-from jts.prices import LastPrices, SymbolMask
+from jts.prices import LastPrices
 from jts.risk import RiskGate, TradingState
 from jts.storage.order_wal import OrderWal
 from jts.storage.ts_writer import TickWriter
 from jts.surge import SurgeDetector
 from jts.tick_batch import TickBatch
+from jts.tick_path import TickPath
 from jts.types import Bar, Fill, OrderEvent, Tick
 
 log = structlog.get_logger(__name__)
@@ -78,7 +78,7 @@ def load_strategies(cfg: Config) -> list[Any]:
 
 
 # components stopped first on a graceful stop: the producers of market data and intents
-_FEED_SIDE = frozenset({"collector", "bars_and_strategies", "paper_feed", "surge_detector"})
+_FEED_SIDE = frozenset({"collector", "tick_path", "paper_feed", "surge_detector"})
 
 
 class App(OperatorActions):
@@ -126,8 +126,6 @@ class App(OperatorActions):
         # last prices and marks live in an array over the universe's index (the surge
         # detector's): a tick batch updates them with one kernel call
         self.last_prices = LastPrices(self.surge.index)
-        self._held = SymbolMask(self.surge.index)
-        self._stopped = SymbolMask(self.surge.index)
         self.portfolio = Portfolio(cash=to_decimal(cfg.paper.initial_cash),
                                    marks=self.last_prices, exclusive_marks=True)
         self.ledger = ledger          # opened in run() from [storage] ledger unless injected
@@ -147,7 +145,7 @@ class App(OperatorActions):
         self.collector = Collector(
             [Feed(cfg.market.feed, lambda: self.market.stream(self.clock),
                   venue=getattr(market, "venue", "krx"), calendar=cal)],
-            self._on_ticks, self.clock, stale_after_s=cfg.market.stale_after * speed,
+            self._publish_ticks, self.clock, stale_after_s=cfg.market.stale_after * speed,
             on_alert=self.notifier.notify)
         self.timeseries: Any = timeseries     # opened in run() unless injected
         self.last_reconcile: dict[str, Any] | None = None
@@ -158,15 +156,16 @@ class App(OperatorActions):
         # tick batches come with columns over the surge's index (the surge detector and the
         # bar builder read them instead of walking the ticks)
         self.collector.symbol_index = self.surge.index
-        self.bars_built = 0
         self._extra = list(extra_components)
         self._tasks: list[asyncio.Task[None]] = []
         # channels: each consumer has its own; market data drops oldest, orders never drop
-        self._ticks_bars = self.bus.ticks.subscribe("bars", 1000, DROP)
         self._ticks_broker = self.bus.ticks.subscribe("paper_broker", 1000, DROP)
         self._ticks_surge = self.bus.ticks.subscribe("surge", 1000, DROP) if cfg.surge.enabled \
             else None
-        self._candidates_engine = self.bus.candidates.subscribe("strategies", 1000, DROP)
+        # each batch: marks, the bar close and its intents, then the bus (jts.tick_path)
+        self.tick_path = TickPath(self.bus, self.engine, self.portfolio, self.last_prices,
+                                  self.bar_builder,
+                                  self.bus.candidates.subscribe("strategies", 1000, DROP))
         self._fills_engine = self.bus.fills.subscribe("strategies", 100_000, BLOCK)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -208,7 +207,7 @@ class App(OperatorActions):
                  broker=self.broker.name, market_time=iso_utc(self.clock.now_ns()))
         self.notifier.on_daemon_started(mode=self.cfg.daemon.mode, pid=os.getpid())
         components: list[tuple[str, Component]] = [
-            ("collector", self.collector.run), ("bars_and_strategies", self._bars_and_strategies),
+            ("collector", self.collector.run), ("tick_path", self.tick_path.run),
             ("paper_feed", self._paper_feed),
             *([("surge_detector", self._surge)] if self.cfg.surge.enabled else []),
             ("fills_to_engine", self._fills_to_engine), ("desk", self._desk),
@@ -325,52 +324,18 @@ class App(OperatorActions):
             if t is not asyncio.current_task():
                 t.cancel()
 
+    def _publish_ticks(self, ticks: Sequence[Tick]) -> None:
+        self.tick_path(ticks)
+
+    @property
+    def bars_built(self) -> int:
+        return self.tick_path.bars_built
+
     def _busy(self) -> bool:
-        return bool(len(self.bus.intents)) or any(
+        return bool(len(self.bus.intents) or self.tick_path.pending) or any(
             o.status.value == "submitted" for o in self.desk.open_orders())
 
     # --- components ------------------------------------------------------------------
-    def _on_ticks(self, ticks: Sequence[Tick]) -> None:
-        """The collector's publish hook: validated, de-duplicated ticks of one batch."""
-        cols = getattr(ticks, "columns", None)
-        if cols is None or cols[0] is not self.last_prices.index or not isinstance(
-                ticks, TickBatch):
-            prices = {t.symbol: t.price for t in ticks}
-            self.last_prices.update(prices)
-            self.portfolio.mark_many(prices)
-        else:
-            self._mark_columns(ticks, cols[1], cols[3])
-        self.bus.ticks.publish_nowait(ticks)
-        guards = self.engine.guards
-        if guards.watching:                   # [stops] of held positions, on every print
-            if isinstance(ticks, TickBatch) and cols is not None:
-                watched = self._stopped.of(guards.stops.symbols(), guards.stops.version)
-                ticks = ticks.take(np.flatnonzero(watched[cols[1]]))
-            for intent in self.engine.on_ticks(ticks):
-                try:
-                    self.bus.intents.send_nowait(intent)
-                except ChannelFull:
-                    log.error("stop_exit_deferred", strategy=intent.strategy,
-                              symbol=intent.symbol, reason="intents channel full")
-                    self.engine.on_order_done(intent.strategy, intent.symbol)  # re-arm
-
-    def _mark_columns(self, ticks: TickBatch, sym: np.ndarray, px: np.ndarray) -> None:
-        """Last prices from the columns; the held symbols among them re-mark the portfolio
-        (it reads the same array: only which positions moved needs telling)."""
-        self.last_prices.update_columns(sym, px)
-        outside = np.flatnonzero(sym < 0)
-        if outside.size:                      # symbols outside the universe: one by one
-            for t in ticks.take(outside):
-                self.last_prices[t.symbol] = t.price
-                self.portfolio.mark(t.symbol, t.price)
-        pf = self.portfolio
-        if pf.holdings:
-            held = self._held.of(pf.holdings, (id(pf.holdings), len(pf.holdings)))
-            hit = sym[held[sym]]
-            if hit.size:
-                names = self.last_prices.names
-                pf.moved(names[i] for i in np.unique(hit).tolist())
-
     async def _reconcile(self) -> None:
         """Compare broker truth with the ledger before trading; mismatches halt or are
         adopted per ``[daemon] reconcile``."""
@@ -387,22 +352,6 @@ class App(OperatorActions):
                 self.portfolio.apply(f)
         self.portfolio.cash = await self.ledger.cash(self.broker.name, self.broker.account)
         self.last_reconcile = report.as_dict()
-
-    async def _bars_and_strategies(self) -> None:
-        """Ticks → closed bars → the strategies' intents, in one task: the bar close is
-        evaluated in the same loop turn that closed it (it subscribed to the ticks first, so
-        it runs before the other consumers of the batch) instead of one channel hop later."""
-        while True:
-            ticks = await self._ticks_bars.receive()
-            bars = self.bar_builder.add(ticks)
-            if not bars:
-                continue
-            self.bars_built += len(bars)
-            self.bus.bars.publish_nowait(bars)
-            for found in self._candidates_engine.drain():
-                self.engine.on_candidates(found)
-            for intent in self.engine.on_bars(bars):
-                await self.bus.intents.send(intent)
 
     async def _bar_writer(self) -> None:
         """Closed bars into the time-series store (batched, off the hot path): the next
@@ -453,8 +402,8 @@ class App(OperatorActions):
         assert ch is not None
         while True:
             batches = await ch.receive_batch()
-            # yield once: the orders a bar close decided on this batch reach the desk first
-            # (the desk was woken after this task); whatever arrives meanwhile joins the call
+            # yield once: whatever arrives meanwhile joins the call (fewer, larger calls when
+            # the loop is busy)
             await asyncio.sleep(0)
             found = self.surge.update_ticks(TickBatch.join(batches + ch.drain()))
             if found:                        # (the detector logs each candidate)
