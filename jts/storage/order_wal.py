@@ -238,6 +238,10 @@ class OrderWal:
             raise StorageError(f"order journal {self.path}: unusable after an earlier write "
                                f"error ({self._broken}); restart the daemon")
         parts = [_encode(o) for o in orders]
+        biggest = max(map(len, parts), default=0)
+        if biggest > self.size - _HEADER - _REC.size - 5:
+            raise StorageError(f"order journal {self.path}: an order of {biggest} bytes "
+                               "exceeds a segment; nothing was written or sent")
         ticket: list[int] = []
         i = 0
         try:
@@ -248,10 +252,7 @@ class OrderWal:
                 while j < len(parts) and used + len(parts[j]) <= room:
                     used += len(parts[j])
                     j += 1
-                if j == i:
-                    if seg.end == _HEADER:
-                        raise StorageError(f"order journal {self.path}: an order of "
-                                           f"{len(parts[i])} bytes exceeds a segment")
+                if j == i:                    # not even one more fits: the next segment
                     self._rotate()
                     continue
                 self._write_record(seg, parts[i:j], ts_ns)
