@@ -151,7 +151,7 @@ class App(OperatorActions):
         self.last_reconcile: dict[str, Any] | None = None
         self._routed = self._routed_seen = 0     # broker reports started + finished
         self.tick_writer: TickWriter | None = None
-        self._bars_store: Channel[list[Bar]] | None = None
+        self._bars_store: Channel[Sequence[Bar]] | None = None
         self.bar_builder = BarBuilder("1m")
         # tick batches come with columns over the surge's index (the surge detector and the
         # bar builder read them instead of walking the ticks)

@@ -23,6 +23,7 @@ import numpy as np
 from jts import bar_kernels as K
 from jts.clock import NS
 from jts.errors import ConfigError
+from jts.lazy_rows import LazyRows
 from jts.tick_batch import columns_of, names_of
 from jts.types import Bar, Tick
 
@@ -30,14 +31,40 @@ from jts.types import Bar, Tick
 BarColumns = tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]
 
 
-class BarBatch(list[Bar]):
-    """Closed bars as published, plus the same bars as columns (``columns``, or None)."""
+class BarBatch(LazyRows[Bar]):
+    """Closed bars as published: ``columns`` = (symbol index, each bar's row in it, bar
+    start ns, OHLCV+value matrix k × 6), and the ``Bar`` objects, built only when read (the
+    strategy engine reads the columns; the bar writer and the dashboard read bars)."""
 
-    __slots__ = ("columns",)
+    __slots__ = ("_items", "_names", "_timeframe", "columns")
 
-    def __init__(self, bars: list[Bar], columns: BarColumns | None = None) -> None:
-        super().__init__(bars)
+    def __init__(self, bars: list[Bar] | None, columns: BarColumns,
+                 names: list[str] | None = None, timeframe: str = "") -> None:
+        self._items = bars
         self.columns = columns
+        self._names = names
+        self._timeframe = timeframe
+
+    def _build_one(self, j: int) -> Bar:
+        assert self._names is not None
+        _, rows, start, m = self.columns
+        o, h, lo, c, v, val = m[j].tolist()
+        return Bar(self._names[int(rows[j])], self._timeframe, int(start[j]), o, h, lo, c, v,
+                   val)
+
+    def _build(self) -> list[Bar]:
+        assert self._names is not None
+        names = self._names
+        _, rows, start, m = self.columns
+        return list(map(Bar, [names[i] for i in rows.tolist()], repeat(self._timeframe),
+                        start.tolist(), *m.T.tolist()))
+
+    def bars(self) -> list[Bar]:
+        return self.items()
+
+    def __len__(self) -> int:
+        return len(self.columns[1])
+
 
 _TF = re.compile(r"^(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -93,7 +120,7 @@ class BarBuilder:
             self._start[i] = b.start
             self._state[i] = (b.open, b.high, b.low, b.close, b.volume, b.value)
 
-    def add(self, ticks: Sequence[Tick]) -> list[Bar]:
+    def add(self, ticks: Sequence[Tick]) -> Sequence[Bar]:
         """Fold ticks in; return bars closed by them (in time order)."""
         cols: Any = getattr(ticks, "columns", None)
         if cols is not None and self._index is None:
@@ -102,7 +129,7 @@ class BarBuilder:
             return self._add_columns(ticks, cols)
         return self._add_ticks(ticks)
 
-    def _add_columns(self, ticks: Sequence[Tick], cols: Any) -> list[Bar]:
+    def _add_columns(self, ticks: Sequence[Tick], cols: Any) -> Sequence[Bar]:
         index = self._index
         assert index is not None
         if cols is not None and cols[0] is index:
@@ -129,12 +156,12 @@ class BarBuilder:
         out_sym, out_start, out = out_sym[:n_out], out_start[:n_out], out[:n_out]
         order = np.lexsort((self._rank[out_sym], out_start))
         out_sym, out_start, out = out_sym[order], out_start[order], out[order]
-        bars = self._bars(out_sym, out_start, out)
         if other:                                 # rare: no columns for a mixed batch
+            bars = self._bars(out_sym, out_start, out)
             bars.extend(other)
             bars.sort(key=lambda b: (b.ts_ns, b.symbol))
             return bars
-        return BarBatch(bars, (index, out_sym, out_start, out))
+        return BarBatch(None, (index, out_sym, out_start, out), self._names, self.timeframe)
 
     def _bars(self, sym: np.ndarray, start: np.ndarray, ohlcvv: np.ndarray) -> list[Bar]:
         """Closed bars from the kernels' output rows."""

@@ -17,7 +17,7 @@ from jts.types import Bar, Fill, OrderEvent, OrderIntent, Tick
 @dataclass
 class Bus:
     ticks: Topic[Sequence[Tick]] = field(default_factory=lambda: Topic("ticks"))
-    bars: Topic[list[Bar]] = field(default_factory=lambda: Topic("bars"))
+    bars: Topic[Sequence[Bar]] = field(default_factory=lambda: Topic("bars"))
     intents: Channel[OrderIntent] = field(
         default_factory=lambda: Channel("intents", 10_000, Overflow.BLOCK))
     order_events: Topic[OrderEvent] = field(default_factory=lambda: Topic("order_events"))

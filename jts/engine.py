@@ -116,15 +116,16 @@ class _Columns:
     they are (``index``/``rows``: each bar's row in the bar builder's symbol index), and a
     strategy's rows are found through a cached index → universe map, not by name."""
 
-    __slots__ = ("_names", "index", "ohlcvv", "rows", "symbols", "unique")
+    __slots__ = ("_names", "index", "ohlcvv", "rows", "symbols", "ts", "unique")
 
     def __init__(self, bars: Sequence[Bar], symbols: list[str] | None = None,
                  ohlcvv: np.ndarray | None = None) -> None:
         self.index: dict[str, int] | None = None
         self.rows = _NO_ROWS
+        self.ts: np.ndarray | None = None
         cols = getattr(bars, "columns", None)
         if symbols is None and cols is not None:
-            self.index, self.rows, _, ohlcvv = cols
+            self.index, self.rows, self.ts, ohlcvv = cols
             self.symbols: list[str] = []
             self.ohlcvv: np.ndarray = ohlcvv
             self.unique = len(np.unique(self.rows)) == len(self.rows)
@@ -161,10 +162,17 @@ class _Columns:
                              len(self.symbols))
         return np.flatnonzero(inside)
 
+    def ts_of(self, bars: Sequence[Bar]) -> np.ndarray:
+        """Each bar's start time (from the columns, else from the bars)."""
+        if self.ts is None:
+            self.ts = np.fromiter((b.ts_ns for b in bars), np.int64, len(bars))
+        return self.ts
+
     def take(self, rows: np.ndarray) -> _Columns:
         if self.index is not None:
             out = _Columns((), [], self.ohlcvv[rows])
             out.index, out.rows, out.unique = self.index, self.rows[rows], self.unique
+            out.ts = None if self.ts is None else self.ts[rows]
             return out
         return _Columns((), [self.symbols[j] for j in rows.tolist()], self.ohlcvv[rows])
 
@@ -222,7 +230,7 @@ class StrategyEngine:
         t = self.hot.get(symbol)
         return t is not None and now_ns - t <= self.hot_window_ns
 
-    def on_bars(self, bars: list[Bar]) -> list[OrderIntent]:
+    def on_bars(self, bars: Sequence[Bar]) -> list[OrderIntent]:
         """A batch of closed bars (one bar close of the universe): its columns are built
         once and every strategy evaluates its rows in one kernel call."""
         out: list[OrderIntent] = []
@@ -242,7 +250,7 @@ class StrategyEngine:
                                           cols=cols.take(rows)))
         return out
 
-    def _evaluate(self, run: StrategyRun, bars: list[Bar], *, emit: bool,
+    def _evaluate(self, run: StrategyRun, bars: Sequence[Bar], *, emit: bool,
                   cols: _Columns | None = None) -> list[OrderIntent]:
         k = len(bars)
         if cols is None:
@@ -275,27 +283,34 @@ class StrategyEngine:
         busy = (int(np.count_nonzero((book.pos != 0.0) | book.pending)) if cap is not None
                 else 0)
         slots = run.slots
-        # a bar with neither signal changes nothing below: visit the signalled rows only
-        for j in np.flatnonzero(entry | exit_).tolist():
-            s = slots[int(idx[j])]
-            if s.pending:
+        names = run.symbols
+        close = cols.ohlcvv[:, 3].tolist()
+        stamps = cols.ts_of(bars)
+        # only an entry signal on a flat slot or an exit signal on a long one can act, and
+        # not while an order of the slot is in flight: visit those rows only
+        free = ~book.pending[idx]
+        act = np.flatnonzero(((entry & (position == 0.0)) | (exit_ & (position > 0.0))) & free)
+        for j in act.tolist():
+            i = int(idx[j])
+            s = slots[i]
+            if s.pending:                 # the same symbol earlier in this batch
                 continue
-            bar = bars[j]
+            symbol, ts_ns = names[i], int(stamps[j])
             if s.position == 0 and entry[j] and (
-                    not run.surge_only or self._is_hot(bar.symbol, bar.ts_ns)):
+                    not run.surge_only or self._is_hot(symbol, ts_ns)):
                 if cap is not None and busy >= cap:
                     run.capped += 1
                     continue
-                qty = self._size(run, bar.close, bar.symbol)
+                qty = self._size(run, close[j], symbol)
                 if qty > 0:
                     busy += 1
-                    intents.append(OrderIntent(run.name, bar.symbol, Side.BUY, qty,
-                                               bar.ts_ns, reason="entry"))
+                    intents.append(OrderIntent(run.name, symbol, Side.BUY, qty, ts_ns,
+                                               reason="entry"))
                     run.entries += 1
                     s.pending = True
             elif s.position > 0 and exit_[j]:
-                intents.append(OrderIntent(run.name, bar.symbol, Side.SELL, s.position,
-                                           bar.ts_ns, closing=True, reason="exit"))
+                intents.append(OrderIntent(run.name, symbol, Side.SELL, s.position, ts_ns,
+                                           closing=True, reason="exit"))
                 run.exits += 1
                 s.pending = True
         return intents

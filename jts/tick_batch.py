@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from jts.lazy_rows import LazyRows
 from jts.types import Tick
 
 I64 = npt.NDArray[np.int64]
@@ -159,17 +160,17 @@ def table_for(index: dict[str, int]) -> SymbolTable:
     return got[1]
 
 
-class TickBatch(Sequence[Tick]):
+class TickBatch(LazyRows[Tick]):
     """Accepted ticks as columns over a :class:`SymbolTable`'s rows (one receive time per
     tick), with the ``Tick`` objects built on first use."""
 
-    __slots__ = ("_cols", "_ticks", "px", "recv", "row", "seq", "table", "ts", "vol")
+    __slots__ = ("_cols", "_items", "px", "recv", "row", "seq", "table", "ts", "vol")
 
     def __init__(self, table: SymbolTable, row: I64, ts: I64, px: F64, vol: F64, seq: I64,
                  recv: I64, ticks: list[Tick] | None = None) -> None:
         self.table = table
         self.row, self.ts, self.px, self.vol, self.seq, self.recv = row, ts, px, vol, seq, recv
-        self._ticks = ticks
+        self._items = ticks
         self._cols: Columns | None = None
 
     # --- columns -----------------------------------------------------------------------
@@ -214,57 +215,34 @@ class TickBatch(Sequence[Tick]):
 
     # --- the Tick view -----------------------------------------------------------------
     def ticks(self) -> list[Tick]:
-        t = self._ticks
-        if t is None:
-            table = self.table
-            venues, symbols = table.venues, table.symbols
-            rows = self.row.tolist()
-            t = self._ticks = list(map(Tick, [venues[r] for r in rows],
-                                       [symbols[r] for r in rows], self.ts.tolist(),
-                                       self.recv.tolist(), self.px.tolist(),
-                                       self.vol.tolist(), self.seq.tolist()))
-        return t
+        return self.items()
+
+    def _build(self) -> list[Tick]:
+        table = self.table
+        venues, symbols = table.venues, table.symbols
+        rows = self.row.tolist()
+        return list(map(Tick, [venues[r] for r in rows], [symbols[r] for r in rows],
+                        self.ts.tolist(), self.recv.tolist(), self.px.tolist(),
+                        self.vol.tolist(), self.seq.tolist()))
+
+    def _build_one(self, j: int) -> Tick:
+        return self.table.tick(int(self.row[j]), int(self.ts[j]), int(self.recv[j]),
+                               float(self.px[j]), float(self.vol[j]), int(self.seq[j]))
 
     def __len__(self) -> int:
         return len(self.row)
-
-    def __iter__(self) -> Iterator[Tick]:
-        return iter(self.ticks())
-
-    @overload
-    def __getitem__(self, i: int) -> Tick: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[Tick]: ...
-
-    def __getitem__(self, i: int | slice) -> Tick | list[Tick]:
-        if isinstance(i, slice) or self._ticks is not None:
-            return self.ticks()[i]
-        n = len(self.row)
-        j = i + n if i < 0 else i
-        if not 0 <= j < n:
-            raise IndexError(i)
-        return self.table.tick(int(self.row[j]), int(self.ts[j]), int(self.recv[j]),
-                               float(self.px[j]), float(self.vol[j]), int(self.seq[j]))
 
     def part(self, start: int, stop: int) -> TickBatch:
         """Ticks ``start:stop`` (views of the columns)."""
         sl = slice(start, stop)
         return TickBatch(self.table, self.row[sl], self.ts[sl], self.px[sl], self.vol[sl],
                          self.seq[sl], self.recv[sl],
-                         None if self._ticks is None else self._ticks[sl])
+                         None if self._items is None else self._items[sl])
 
     def take(self, idx: I64) -> TickBatch:
         """The ticks at positions ``idx`` (in that order)."""
         return TickBatch(self.table, self.row[idx], self.ts[idx], self.px[idx], self.vol[idx],
                          self.seq[idx], self.recv[idx])
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, TickBatch | list | tuple):
-            return self.ticks() == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"TickBatch({len(self)} ticks)"
