@@ -215,7 +215,7 @@ class Collector:
         counts = np.zeros(N_COUNTS, np.int64)
         out = self._check.accept(raw, now, counts)
         rej["malformed"] += raw.malformed
-        for reason, n in zip(REASONS[1:6], counts.tolist(), strict=True):
+        for reason, n in zip(REASONS[:6], counts.tolist(), strict=True):
             rej[reason] += n
         st.accepted += len(out)
         if self._cache is not None:

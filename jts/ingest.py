@@ -31,9 +31,12 @@ _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
 @dataclass(slots=True)
 class Raw:
-    """A batch as columns before validation, and how many ticks were malformed."""
+    """A batch as columns before validation: tick ``i``'s row is ``remap[sym[i]]`` (an
+    index outside ``remap``, or -1 there: malformed); ``malformed`` counts the ticks already
+    left out."""
 
-    row: I64
+    sym: I64
+    remap: I64
     ts: I64
     px: np.ndarray
     vol: np.ndarray
@@ -68,30 +71,29 @@ class Validator:
         self.cap = _pow2_at_least(2 * window)
         self._n = 0
         self.last_ts: I64 = np.zeros(0, np.int64)
-        self.ka: I64 = np.zeros((0, 2, self.cap), np.int64)
-        self.kb: I64 = self.ka
-        self.kc: I64 = self.ka
+        self.max_seq: I64 = self.last_ts
+        self.keys: I64 = np.zeros((0, 2, self.cap, 3), np.int64)
         self.recent: I64 = self.last_ts
         self.count: I64 = self.last_ts
+        self._identity: I64 = self.last_ts
         self._alloc(max(64, len(table)))
         self._remaps: dict[tuple[str, int], tuple[tuple[str, ...], I64]] = {}
-        self._keep = np.zeros(0, np.int64)
         table.on_grow.append(self._grow)
 
     def _alloc(self, rows: int) -> None:
         n, cap = self._n, self.cap
         last = np.full(rows, -(1 << 62), np.int64)
-        last[:n] = self.last_ts[:n]
-        ka = np.zeros((rows, 2, cap), np.int64)
-        kb = np.zeros((rows, 2, cap), np.int64)
-        kc = np.full((rows, 2, cap), K.EMPTY, np.int64)
+        max_seq = np.full(rows, K.NEVER, np.int64)
+        keys = np.zeros((rows, 2, cap, 3), np.int64)
+        keys[:, :, :, 2] = K.EMPTY
         recent = np.zeros(rows, np.int64)
         count = np.zeros(rows, np.int64)
         if n:
-            ka[:n], kb[:n], kc[:n] = self.ka[:n], self.kb[:n], self.kc[:n]
+            last[:n], max_seq[:n], keys[:n] = self.last_ts[:n], self.max_seq[:n], self.keys[:n]
             recent[:n], count[:n] = self.recent[:n], self.count[:n]
-        self.last_ts, self.ka, self.kb, self.kc = last, ka, kb, kc
+        self.last_ts, self.max_seq, self.keys = last, max_seq, keys
         self.recent, self.count = recent, count
+        self._identity = np.arange(rows, dtype=np.int64)
         self._n = rows
 
     def _grow(self, rows: int) -> None:
@@ -132,9 +134,8 @@ class Validator:
             seq = np.fromiter(seqs, np.int64, n)
         except OverflowError:
             return self._filtered(items, venue)
-        raw = Raw(rows, ts, np.fromiter(pxs, np.float64, n), np.fromiter(vols, np.float64, n),
-                  seq, 0)
-        return self._drop(raw, rows >= 0) if "" in set(syms) else raw
+        return Raw(rows, self._identity, ts, np.fromiter(pxs, np.float64, n),
+                   np.fromiter(vols, np.float64, n), seq, 0)
 
     def _filtered(self, items: Sequence[object], venue: str) -> Raw:
         """The slow path: drop the malformed ticks one by one, then the fast path."""
@@ -153,15 +154,10 @@ class Validator:
             raw = self._empty()
             raw.malformed = n
             return raw
-        remap = self._remap(c.venue or venue, c.names)
-        sym = c.sym.astype(np.int64, copy=False)
-        inside = (sym >= 0) & (sym < len(remap))
-        rows = remap[np.where(inside, sym, 0)] if len(remap) else np.full(n, -1, np.int64)
-        raw = Raw(rows, c.ts_ns.astype(np.int64, copy=False),
-                  c.price.astype(np.float64, copy=False),
-                  c.volume.astype(np.float64, copy=False), c.seq.astype(np.int64, copy=False), 0)
-        ok = inside & (rows >= 0)
-        return raw if ok.all() else self._drop(raw, ok)
+        return Raw(c.sym.astype(np.int64, copy=False), self._remap(c.venue or venue, c.names),
+                   c.ts_ns.astype(np.int64, copy=False), c.price.astype(np.float64, copy=False),
+                   c.volume.astype(np.float64, copy=False), c.seq.astype(np.int64, copy=False),
+                   0)
 
     def _remap(self, venue: str, names: tuple[str, ...]) -> I64:
         key = (venue, id(names))
@@ -173,30 +169,21 @@ class Validator:
         return got[1]
 
     @staticmethod
-    def _drop(raw: Raw, ok: np.ndarray) -> Raw:
-        keep = np.flatnonzero(ok)
-        return Raw(raw.row[keep], raw.ts[keep], raw.px[keep], raw.vol[keep], raw.seq[keep],
-                   raw.malformed + len(ok) - len(keep))
-
-    @staticmethod
     def _empty() -> Raw:
         z = np.zeros(0, np.int64)
-        return Raw(z, z, np.zeros(0), np.zeros(0), z, 0)
+        return Raw(z, z, z, np.zeros(0), np.zeros(0), z, 0)
 
     # --- validation --------------------------------------------------------------------
     def accept(self, raw: Raw, recv_ns: int, counts: I64) -> TickBatch:
         """Validate ``raw`` in order (rejections added to ``counts``, indexed as
         :mod:`jts.ingest_kernels`' reasons); the accepted ticks."""
-        n = len(raw.row)
-        if len(self._keep) < n:
-            self._keep = np.empty(max(n, 2 * len(self._keep)), np.int64)
+        n = len(raw.sym)
         px, vol = raw.px, raw.vol
-        k = K.validate(raw.row, raw.ts, px, vol, raw.seq, px.view(np.int64),
-                       vol.view(np.int64), self.last_ts, self.tol, self.ka, self.kb, self.kc,
-                       self.recent, self.count, self.window, self._keep, counts)
-        recv = np.full(k, recv_ns, np.int64)
-        if k == n:
-            return TickBatch(self.table, raw.row, raw.ts, px, vol, raw.seq, recv)
-        keep = self._keep[:k].copy()
-        return TickBatch(self.table, raw.row[keep], raw.ts[keep], px[keep], vol[keep],
-                         raw.seq[keep], recv)
+        row, ts, seq = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+        opx, ovol = np.empty(n), np.empty(n)
+        k = K.validate(raw.sym, raw.remap, raw.ts, px, vol, raw.seq, px.view(np.int64),
+                       vol.view(np.int64), self.last_ts, self.max_seq, self.tol, self.keys,
+                       self.recent, self.count, self.window, row, ts, opx, ovol, seq, counts)
+        if k < n:
+            row, ts, opx, ovol, seq = row[:k], ts[:k], opx[:k], ovol[:k], seq[:k]
+        return TickBatch(self.table, row, ts, opx, ovol, seq, np.full(k, recv_ns, np.int64))

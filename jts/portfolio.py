@@ -15,7 +15,7 @@ read. Marks written through ``mark``/``mark_many`` are tracked; with ``exclusive
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 
@@ -61,6 +61,9 @@ class Portfolio:
     trades: list[ClosedTrade] = field(default_factory=list)
     # True: every mark arrives through mark()/mark_many(), so reads skip the mark scan
     exclusive_marks: bool = False
+    # symbols re-marked in ``marks`` directly since the last call (e.g. rows of a shared
+    # price array a tick batch updated), asked for on every read of the aggregates
+    moves: Callable[[], Iterable[str]] | None = field(default=None, repr=False, compare=False)
     # per open position: (mark used, unrealized term, exposure term)
     _terms: dict[str, tuple[float | None, Decimal, Decimal]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
@@ -139,6 +142,8 @@ class Portfolio:
 
     # --- running aggregates ---------------------------------------------------------------
     def _sync(self) -> None:
+        if self.moves is not None:
+            self.moved(self.moves())
         dirty = self._dirty
         terms = self._terms
         marks = self.marks

@@ -42,6 +42,9 @@ class TickPath:
         self._candidates = candidates
         self._held = SymbolMask(prices.index)
         self._stopped = SymbolMask(prices.index)
+        self._touched = np.zeros(len(prices.index) + 1, np.bool_)   # +1: row -1
+        self._any_touched = False
+        portfolio.moves = self._moved_held
         self._spill: deque[OrderIntent] = deque()
         self._wake = asyncio.Event()
         self._failure: BaseException | None = None
@@ -82,21 +85,30 @@ class TickPath:
                     self.engine.on_order_done(intent.strategy, intent.symbol)  # re-arm
 
     def _mark_columns(self, ticks: TickBatch, sym: np.ndarray, px: np.ndarray) -> None:
-        """Last prices from the columns; the held symbols among them re-mark the portfolio
-        (it reads the same array: only which positions moved needs telling)."""
+        """Last prices from the columns; the rows they touched are remembered (one vector
+        write) and handed to the portfolio, which reads the same array, when it next
+        computes its aggregates (:meth:`_moved_held`)."""
         self.prices.update_columns(sym, px)
+        self._touched[sym] = True
+        self._any_touched = True
         outside = np.flatnonzero(sym < 0)
         if outside.size:                      # symbols outside the universe: one by one
             for t in ticks.take(outside):
                 self.prices[t.symbol] = t.price
                 self.portfolio.mark(t.symbol, t.price)
+
+    def _moved_held(self) -> list[str]:
+        """The held symbols traded since the last call (the portfolio's ``moves``)."""
+        if not self._any_touched:
+            return []
+        self._any_touched = False
         pf = self.portfolio
-        if pf.holdings:
-            held = self._held.of(pf.holdings, (id(pf.holdings), len(pf.holdings)))
-            hit = sym[held[sym]]
-            if hit.size:
-                names = self.prices.names
-                pf.moved(names[i] for i in np.unique(hit).tolist())
+        n = len(self.prices.names)
+        held = self._held.of(pf.holdings, (id(pf.holdings), len(pf.holdings)))
+        rows = np.flatnonzero(self._touched[:n] & held[:n])
+        self._touched[:] = False
+        names = self.prices.names
+        return [names[i] for i in rows.tolist()]
 
     def _close_bars(self, ticks: Sequence[Tick]) -> None:
         bars = self.bar_builder.add(ticks)
