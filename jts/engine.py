@@ -128,7 +128,10 @@ class _Columns:
             self.index, self.rows, self.ts, ohlcvv = cols
             self.symbols: list[str] = []
             self.ohlcvv: np.ndarray = ohlcvv
-            self.unique = len(np.unique(self.rows)) == len(self.rows)
+            ts = self.ts
+            # one bar start (the usual close of the universe): a symbol has one bar in it
+            self.unique = (len(ts) == 0 or bool(ts.min() == ts.max())
+                           or len(np.unique(self.rows)) == len(self.rows))
             return
         if symbols is None or ohlcvv is None:
             symbols = [b.symbol for b in bars]

@@ -151,7 +151,7 @@ def test_tick_batches_mark_the_held_positions_from_the_columns(tmp_path: Path) -
     ref = Portfolio(cash=app.portfolio.cash)
     rng = random.Random(4)
     feed = app.cfg.market.feed
-    for k, sym in enumerate(syms[:6] + ["OUTSIDE"]):
+    for k, sym in enumerate([*syms[:6], "OUTSIDE"]):
         fill = Fill("paper", "paper-1", f"t{k}", f"c{k}", sym, Side.BUY, Decimal(10 + k),
                     Decimal(1000), Decimal(0), Decimal(0), START, "s")
         app.portfolio.apply(fill)
@@ -159,7 +159,7 @@ def test_tick_batches_mark_the_held_positions_from_the_columns(tmp_path: Path) -
     app.portfolio.unrealized()                   # terms built before the marks move
     for b in range(30):
         clock.set(START + b * NS)
-        batch = [Tick("krx", rng.choice(syms[:12] + ["OUTSIDE"]), START + b * NS + i, 0,
+        batch = [Tick("krx", rng.choice([*syms[:12], "OUTSIDE"]), START + b * NS + i, 0,
                       float(rng.randint(900, 1100)), 1.0, b * 1000 + i + 1) for i in range(40)]
         out = app.collector.ingest(feed, batch)
         for t in out:
