@@ -20,11 +20,12 @@ from typing import Any
 import msgspec
 import structlog
 
+from jts.app_start import open_journal, open_ledger, reconcile_at_start, warmup_history
 from jts.bars import BarBuilder
 from jts.bus import BLOCK, DROP, Bus
 from jts.calendar import CryptoCalendar, KrxCalendar
 from jts.channel import Channel
-from jts.clock import NS, Clock, LiveClock, ScaledClock, iso_utc
+from jts.clock import Clock, LiveClock, ScaledClock, iso_utc
 from jts.collector import Collector, Feed
 from jts.config import Config
 from jts.desk import Desk, OrderRecord
@@ -176,20 +177,24 @@ class App(OperatorActions):
         await asyncio.to_thread(precompile, [r.compiled for r in self.engine.runs],
                                 self.surge.cfg if self.cfg.surge.enabled else None)
         await self.broker.connect()
-        await self._open_ledger()
-        await self._open_journal()
-        await self._reconcile()
+        await open_ledger(self)
+        await open_journal(self)
+        await reconcile_at_start(self)
         if self.cfg.market.record_ticks:
             if self.timeseries is None:
                 from jts.storage.timeseries import open_timeseries
 
                 self.timeseries = await open_timeseries(self.cfg.storage_url("timeseries"))
-            self.tick_writer = TickWriter(self.timeseries, LiveClock())
+            mc = self.cfg.market
+            self.tick_writer = TickWriter(self.timeseries, LiveClock(),
+                                          batch_size=mc.record_batch,
+                                          flush_interval=mc.record_flush_s,
+                                          max_queue=max(200_000, 4 * mc.record_batch))
             self.collector.tick_writer = self.tick_writer
             self._extra.append(("tick_writer", self.tick_writer.run))
             self._bars_store = self.bus.bars.subscribe("bar_store", 1000, DROP)
             self._extra.append(("bar_writer", self._bar_writer))
-        history = await self._warmup_history()
+        history = await warmup_history(self)
         self.engine.warm_up(history)
         self.surge.warm_up(history)
         for sym, bars in history.items():
@@ -231,47 +236,6 @@ class App(OperatorActions):
                 log.info("ledger_closed")
             if self.order_wal is not None:
                 self.order_wal.close()
-
-    async def _open_ledger(self) -> None:
-        """Open (and for the embedded default, migrate) the ledger; restore the portfolio
-        and each strategy's positions from the fills it holds."""
-        from jts.storage.ledger import open_ledger
-
-        if self.ledger is None:
-            self.ledger = await open_ledger(self.cfg.storage_url("ledger"), clock=self.clock)
-        led = self.ledger
-        self.desk.journal = led
-        broker, account = self.broker.name, self.broker.account
-        fills = [f for f in await led.fills() if f.broker == broker and f.account == account]
-        if not fills and await led.cash(broker, account) == 0:
-            # the first start of an account: paper starts from [paper] initial_cash, a real
-            # account from the broker's own balance
-            opening = (to_decimal(self.cfg.paper.initial_cash) if self.cfg.daemon.mode == "paper"
-                       else (await self.broker.balance()).cash)
-            await led.set_cash(broker, account, opening, reason="initial deposit")
-        for f in fills:
-            self.engine.on_fill(f)
-            self.portfolio.apply(f)
-        self.portfolio.cash = await led.cash(broker, account)   # the ledger's cash is the truth
-        self.desk.seen_trades({(f.broker, f.account, f.trade_id) for f in fills})
-        restore = getattr(self.broker, "restore", None)
-        if restore is not None and fills:
-            restore(self.portfolio.open_positions(), self.portfolio.cash)
-        await led.audit("daemon_started", {"pid": os.getpid(), "mode": self.cfg.daemon.mode,
-                                           "fills": len(fills)})
-        log.info("ledger_restored", fills=len(fills), cash=str(self.portfolio.cash),
-                 positions=len(self.portfolio.open_positions()))
-
-    async def _open_journal(self) -> None:
-        """Open the order journal ([orders] journal) and put what a crash left in it into the
-        ledger (orders journaled but never recorded: NEW, so the reconciliation that follows
-        asks the broker about them); then the desk writes ahead to it."""
-        from jts.order_recovery import restore_journal
-
-        self.order_wal = await asyncio.to_thread(OrderWal.open, self.cfg.journal_path,
-                                                 sync=self.cfg.orders.journal_sync)
-        await restore_journal(self.order_wal, self.ledger)
-        self.desk.wal = self.order_wal
 
     async def _guard(self, name: str, component: Component) -> None:
         try:
@@ -336,23 +300,6 @@ class App(OperatorActions):
             o.status.value == "submitted" for o in self.desk.open_orders())
 
     # --- components ------------------------------------------------------------------
-    async def _reconcile(self) -> None:
-        """Compare broker truth with the ledger before trading; mismatches halt or are
-        adopted per ``[daemon] reconcile``."""
-        from jts.reconcile import reconcile
-
-        report = await reconcile(self.ledger, self.broker, policy=self.cfg.daemon.reconcile,
-                                 clock=self.clock, on_alert=self.notifier.notify)
-        if report.halt:
-            self.risk.set_state(TradingState.HALTED, report.summary())
-            log.critical("trading_halted", reason="reconciliation", summary=report.summary())
-        for f in await self.ledger.fills(since_ns=report.ts_ns):
-            if f.strategy == "reconcile" and (f.broker, f.account) == (self.broker.name,
-                                                                         self.broker.account):
-                self.portfolio.apply(f)
-        self.portfolio.cash = await self.ledger.cash(self.broker.name, self.broker.account)
-        self.last_reconcile = report.as_dict()
-
     async def _bar_writer(self) -> None:
         """Closed bars into the time-series store (batched, off the hot path): the next
         start of a live feed warms its strategies up from them."""
@@ -364,31 +311,6 @@ class App(OperatorActions):
                 await self.timeseries.write_bars(bars)
             except JTSError as exc:
                 log.error("bar_write_failed", bars=len(bars), error=str(exc))
-
-    async def _warmup_history(self) -> dict[str, list[Bar]]:
-        """Warm-up bars: for a real feed, the stored 1-minute bars of the last week (the
-        newest ``history_bars`` per symbol), topped up by the feed's own history for symbols
-        the store lacks; the simulated market generates its own consistent history."""
-        n, now = self.cfg.market.history_bars, self.clock.now_ns()
-        symbols = list(self.market.symbols)
-        if n == 0:
-            return {}
-        if self.timeseries is None or self.cfg.market.feed == "sim":
-            return dict(self.market.history(n, now, "1m"))
-        frame = await self.timeseries.read_bars_df(symbols, now - 7 * 86_400 * NS, now, "1m")
-        stored: dict[str, list[Bar]] = {}
-        for sym, g in frame.groupby("symbol", sort=False):
-            rows = g.tail(n)
-            stored[str(sym)] = [Bar(str(sym), "1m", int(r.ts_ns), float(r.open), float(r.high),
-                                    float(r.low), float(r.close), float(r.volume),
-                                    float(r.value)) for r in rows.itertuples()]
-        missing = [s for s in symbols if len(stored.get(s, [])) < n]
-        if missing:
-            fetched = self.market.history(n, now, "1m")
-            for s in missing:
-                stored[s] = list(fetched.get(s, stored.get(s, [])))
-        log.info("warmup_from_store", symbols=len(symbols), from_store=len(symbols) - len(missing))
-        return stored
 
     async def _paper_feed(self) -> None:
         on_ticks = getattr(self.broker, "on_ticks", None)

@@ -63,6 +63,10 @@ class MarketConfig(_Section, frozen=True):
     history_bars: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 120
     stale_after: Pos = 30.0             # wall seconds without ticks → feed stale
     record_ticks: bool = True           # write ticks to the time-series store
+    # ticks per insert and wall seconds between inserts: fewer, larger inserts cost the
+    # embedded ClickHouse engine less (parts, merges) and the event loop fewer stalls
+    record_batch: Annotated[int, msgspec.Meta(ge=1_000, le=5_000_000)] = 250_000
+    record_flush_s: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 5.0
 
 
 class PaperConfig(_Section, frozen=True):

@@ -64,6 +64,17 @@ T = TypeVar("T")
 READERS = max(1, min(2, os.cpu_count() or 1))
 MIN_GROUP = 16                    # symbols per reader before splitting pays
 _CHDB: dict[str, _Engine] = {}
+BACKGROUND_NICE = 10
+
+
+def background_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux: per thread, inherited by the threads
+    it starts): storage work yields a contended core to the event loop's thread."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):        # not Linux, or not allowed: run as is
+        pass
+
 _CHDB_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
@@ -117,8 +128,10 @@ class ClickHouseTimeSeries:
         self._engine = engine
         self.db = database
         self.cache = cache
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="jts-tsdb")
-        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="jts-tsread")
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="jts-tsdb",
+                                        initializer=background_priority)
+        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="jts-tsread",
+                                           initializer=background_priority)
 
     @classmethod
     async def open(cls, url: str) -> ClickHouseTimeSeries:
@@ -126,7 +139,10 @@ class ClickHouseTimeSeries:
         loop = asyncio.get_running_loop()
         engine = None
         if scheme == "chdb":
-            engine = await loop.run_in_executor(None, _chdb_engine, url)
+            # started from a background-priority thread: the engine's own pools (inserts,
+            # merges) inherit it, so they never take a core from the event loop's thread
+            with ThreadPoolExecutor(1, initializer=background_priority) as starter:
+                engine = await loop.run_in_executor(starter, _chdb_engine, url)
             client, db = engine.client, "jts"
         else:
             import clickhouse_connect
@@ -170,8 +186,8 @@ class ClickHouseTimeSeries:
         if not ticks:
             return 0
         if isinstance(ticks, TickBatch):      # columns → Arrow: no per-tick Python at all
-            await self._run(lambda: self._client.insert_arrow(f"{self.db}.ticks",
-                                                              _arrow_ticks(ticks)))
+            await self._run(lambda: self._client.insert_arrow(
+                f"{self.db}.ticks", _arrow_ticks(ticks), settings=_ONE_THREAD))
             return len(ticks)
 
         def frame() -> pd.DataFrame:    # in the writer thread, off the loop
@@ -398,6 +414,10 @@ def _np(column: Any) -> npt.NDArray[Any]:
     if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
         column = column.cast(pa.string())
     return column.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+
+
+# an insert that may take every core stalls the event loop's own thread on a small machine
+_ONE_THREAD = {"max_threads": 1, "max_insert_threads": 1}
 
 
 def _arrow_ticks(b: TickBatch) -> Any:

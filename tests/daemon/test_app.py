@@ -11,6 +11,7 @@ import msgspec
 import pandas as pd
 
 from jts.app import App
+from jts.app_start import warmup_history
 from jts.clock import NS, FakeClock
 from jts.config import load_config
 from jts.daemon import EXIT_FAILURE, EXIT_OK, serve
@@ -130,7 +131,7 @@ async def test_real_feed_warms_up_from_stored_bars(tmp_path: Path) -> None:
     stored = [Bar(sym, "1m", START - (10 - i) * 60 * NS, 100.0 + i, 101.0 + i, 99.0 + i,
                   100.5 + i, 10.0, 1005.0) for i in range(10)]
     app2 = App(cfg, clock=clock, market=app.market, timeseries=StoredBars(stored))
-    history = await app2._warmup_history()
+    history = await warmup_history(app2)
     assert [b.close for b in history[sym]] == [105.5, 106.5, 107.5, 108.5, 109.5]
     other = app.market.symbols[1]
     assert len(history[other]) == 5          # topped up from the feed's own history
