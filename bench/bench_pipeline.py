@@ -58,6 +58,7 @@ from jts.config import (  # noqa: E402
     Config,
     DaemonConfig,
     MarketConfig,
+    OrdersConfig,
     PaperConfig,
     RiskConfig,
     StorageConfig,
@@ -90,7 +91,8 @@ def _timeseries_url() -> str:
     return f"chdb:///{_TS[0].name}/timeseries"
 
 
-def bench_config(state_dir: Path, n_symbols: int, ledger: str, record_ticks: bool) -> Config:
+def bench_config(state_dir: Path, n_symbols: int, ledger: str, record_ticks: bool,
+                 journal_sync: bool = True) -> Config:
     return Config(
         daemon=DaemonConfig(state_dir=str(state_dir), stop_timeout=30.0),
         market=MarketConfig(symbols=n_symbols, history_bars=60, record_ticks=record_ticks),
@@ -99,6 +101,7 @@ def bench_config(state_dir: Path, n_symbols: int, ledger: str, record_ticks: boo
                         max_open_positions=100_000, max_orders_per_minute=1_000_000,
                         max_daily_loss=1e12),
         storage=StorageConfig(ledger=ledger, timeseries=_timeseries_url()),
+        orders=OrdersConfig(journal_sync=journal_sync),
         # the ~1 % surging symbols surge all run long: re-flag them every minute, not 10
         surge=SurgeConfig(cooldown_s=60))
 
@@ -136,6 +139,7 @@ async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: 
                        ledger: str = "sqlite:///ledger.sqlite3", warmup_s: float = 90.0,
                        record_ticks: bool = True, gc_freeze: bool = False,
                        coalesce: int = 0, burst: bool = True, columnar: bool = True,
+                       journal_sync: bool = True,
                        state_dir: Path | None = None, log_level: str = "info",
                        broker_cls: type[TimedPaperBroker] = TimedPaperBroker,
                        customize: Callable[[App], None] | None = None) -> Result:
@@ -148,7 +152,7 @@ async def run_pipeline(*, n_symbols: int = 1_800, seconds: float = 20.0, batch: 
     sd = Path(tmp.name) if tmp is not None else state_dir
     assert sd is not None
     try:
-        cfg = bench_config(sd, n_symbols, ledger, record_ticks)
+        cfg = bench_config(sd, n_symbols, ledger, record_ticks, journal_sync)
         setup_logging(level=log_level, log_file=cfg.log_file, console=False)
         strat = sd / "bench_burst.toml"
         strat.write_text(BURST_STRATEGY, encoding="utf-8")
@@ -263,6 +267,8 @@ def main() -> None:
     ap.add_argument("--no-record", action="store_true", help="[market] record_ticks = false")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after warm-up")
     ap.add_argument("--no-saturate", action="store_true", help="run the paced mode only")
+    ap.add_argument("--journal-nosync", action="store_true",
+                    help="[orders] journal_sync = false (no fdatasync before the sends)")
     ap.add_argument("--tick-objects", action="store_true",
                     help="the feed yields list[Tick] (default: TickColumns, parsed into arrays)")
     ap.add_argument("--coalesce", type=int, default=0,
@@ -274,7 +280,8 @@ def main() -> None:
                                   rate=args.rate, ledger=args.ledger, warmup_s=args.warmup,
                                   record_ticks=not args.no_record, gc_freeze=args.gc_freeze,
                                   coalesce=args.coalesce, burst=not args.no_burst,
-                                  columnar=not args.tick_objects)
+                                  columnar=not args.tick_objects,
+                                  journal_sync=not args.journal_nosync)
     runs = [] if args.no_saturate else [asyncio.run(run_pipeline(**common))]
     if args.paced:
         runs.append(asyncio.run(run_pipeline(paced_tps=args.paced, **common)))
@@ -283,6 +290,7 @@ def main() -> None:
           f"{args.ledger}; record_ticks {not args.no_record}; gc.freeze {args.gc_freeze}; "
           f"coalesce {args.coalesce or 'off'}; bench_burst {not args.no_burst}; "
           f"feed {'list[Tick]' if args.tick_objects else 'TickColumns'}; "
+          f"journal_sync {not args.journal_nosync}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
     print("| mode | ticks | wall s | CPU s | feed s wall (CPU) | ticks/s wall | ticks/CPU-s | bars "
           "| candidates | intents | submitted | fills | dropped |")

@@ -11,7 +11,8 @@ set changes, so a batch's rows of interest are found with one numpy expression.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterator, MutableMapping
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
+from itertools import islice
 
 import numba as nb
 import numpy as np
@@ -96,7 +97,21 @@ class SymbolMask:
     def __init__(self, index: dict[str, int]) -> None:
         self.index = index
         self._key: object = None
+        self._seen = 0
         self.mask = np.zeros(len(index) + 1, np.bool_)
+
+    def of_growing(self, symbols: Mapping[str, object]) -> npt.NDArray[np.bool_]:
+        """The mask of a dict's keys when the dict only ever gains keys (the portfolio's
+        holdings): only the keys added since the last call are looked up."""
+        if self._key != id(symbols):
+            self._key, self._seen = id(symbols), 0
+            self.mask[:] = False
+        if len(symbols) > self._seen:
+            get = self.index.get
+            rows = [i for i in map(get, islice(symbols, self._seen, None)) if i is not None]
+            self.mask[rows] = True
+            self._seen = len(symbols)
+        return self.mask
 
     def of(self, symbols: Collection[str] | Callable[[], Collection[str]], key: object
            ) -> npt.NDArray[np.bool_]:

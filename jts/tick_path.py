@@ -104,7 +104,7 @@ class TickPath:
         self._any_touched = False
         pf = self.portfolio
         n = len(self.prices.names)
-        held = self._held.of(pf.holdings, (id(pf.holdings), len(pf.holdings)))
+        held = self._held.of_growing(pf.holdings)
         rows = np.flatnonzero(self._touched[:n] & held[:n])
         self._touched[:] = False
         names = self.prices.names
