@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 
 from jts.clock import to_kst
+from jts.mark_estimate import MarkEstimate
 from jts.money import to_decimal
 from jts.types import Fill, Side
 
@@ -71,6 +72,8 @@ class Portfolio:
     _moved: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
     _unreal: Decimal = field(default=ZERO, init=False, repr=False, compare=False)
     _expo: Decimal = field(default=ZERO, init=False, repr=False, compare=False)
+    _est: MarkEstimate = field(default_factory=MarkEstimate, init=False, repr=False,
+                               compare=False)
 
     def __post_init__(self) -> None:
         self._dirty.update(self.holdings)
@@ -104,6 +107,7 @@ class Portfolio:
         self._roll_day(fill.ts_ns)
         self.fills += 1
         self._dirty.add(fill.symbol)
+        self._est.touch(fill.symbol)
         h = self.holdings.setdefault(fill.symbol, Holding())
         signed = fill.quantity * fill.side.sign
         fees = fill.commission + fill.tax
@@ -194,6 +198,12 @@ class Portfolio:
                 _DECIMALS.clear()
             _DECIMALS[px] = price
         return px, (price - h.avg_price) * h.quantity, abs(h.quantity) * price
+
+    def estimate(self) -> tuple[float, float, float, float, int] | None:
+        """Float estimates of (unrealized, its error bound, exposure, its error bound) and
+        the exact number of open positions, read from the marks' price array without
+        settling moved marks (:mod:`jts.mark_estimate`); None when the marks are not one."""
+        return self._est.estimate(self.holdings, self.marks)
 
     def open_count(self) -> int:
         """How many symbols have a non-zero position (``len(open_positions())``)."""

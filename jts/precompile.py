@@ -84,7 +84,8 @@ async def _no_feed() -> AsyncIterator[list[Tick]]:
 
 
 def _tick_path() -> None:
-    """The collector's validation, the last-price array and the paper broker's fold."""
+    """The collector's validation, the last-price array, the paper broker's fold and the
+    risk gate's mark estimate."""
     from brokers.paper import PaperBroker
     from jts.clock import FakeClock
     from jts.collector import Collector, Feed
@@ -98,5 +99,7 @@ def _tick_path() -> None:
                               for k in range(2) for s in _SYMBOLS])
     col.ingest("precompile", [Tick("krx", _SYMBOLS[0], _T0 + 5, _T0, 10_000.0, 10.0, 0)])
     cols = got[0].columns
-    LastPrices(index).update_columns(cols[1], cols[3])
+    prices = LastPrices(index)
+    prices.update_columns(cols[1], cols[3])
     PaperBroker(clock=FakeClock(_T0)).on_ticks(got[0])
+    Portfolio(cash=Decimal(10**9), marks=prices).estimate()    # the risk gate's estimate

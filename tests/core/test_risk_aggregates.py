@@ -13,6 +13,7 @@ from jts.clock import NS
 from jts.config import RiskConfig
 from jts.money import to_decimal
 from jts.portfolio import Portfolio
+from jts.prices import LastPrices
 from jts.risk import InFlight, InFlightBook, RiskDecision, RiskGate, TradingState
 from jts.types import Fill, OrderIntent, OrderType, Side
 
@@ -111,10 +112,15 @@ op = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(ops=st.lists(op, min_size=1, max_size=60), exclusive=st.booleans())
+@given(ops=st.lists(op, min_size=1, max_size=60), exclusive=st.booleans(),
+       array=st.booleans())
 def test_fast_gate_decides_like_a_full_rescan(ops: list[tuple[object, ...]],
-                                              exclusive: bool) -> None:
-    pf = Portfolio(cash=D(1_000_000), exclusive_marks=exclusive)
+                                              exclusive: bool, array: bool) -> None:
+    """``array``: the marks are a price array (the daemon's), so the gate decides from the
+    float estimate where it is certain (symbol "D" is outside the array: exact only while
+    it is held)."""
+    marks = LastPrices({"A": 0, "B": 1, "C": 2}) if array else {}
+    pf = Portfolio(cash=D(1_000_000), marks=marks, exclusive_marks=exclusive)
     fast, ref, listed = RiskGate(CFG), ScanningGate(CFG), RiskGate(CFG)
     book = InFlightBook()
     flying: dict[str, InFlight] = {}
@@ -181,3 +187,57 @@ def test_list_and_book_give_the_same_decision() -> None:
     assert len(book) == 1 and book.quantity == D(5)
     assert RiskGate(CFG).check(OrderIntent("s1", "A", Side.BUY, D(1), TS), pf, book, 1000.0,
                                TS).approved
+
+
+def test_the_estimate_bounds_the_exact_sums() -> None:
+    """Awkward averages (repeating decimals), fractional quantities, far-apart magnitudes:
+    the exact unrealized P&L and exposure lie within the estimate's bounds."""
+    import random
+
+    rng = random.Random(7)
+    syms = [f"S{i}" for i in range(40)]
+    marks = LastPrices({s: i for i, s in enumerate(syms)})
+    pf = Portfolio(cash=D(10**12), marks=marks, exclusive_marks=True)
+    for n in range(400):
+        s = rng.choice(syms)
+        q = D(rng.choice([1, 3, 7, 1234567])) / D(rng.choice([1, 3, 1000]))
+        p = D(rng.randint(1, 10**7)) / D(rng.choice([1, 7, 100]))
+        pf.apply(Fill("x", "a", f"t{n}", "c", s, rng.choice([Side.BUY, Side.SELL]), q, p,
+                      D(0), D(0), TS, "s"))
+        pf.mark(rng.choice(syms), rng.uniform(0.01, 1e7))
+        est = pf.estimate()
+        assert est is not None
+        u, ub, e, eb, n_open = est
+        with localcontext() as ctx:
+            ctx.prec = 200
+            unreal, expo, count = plain_sums(pf)
+            assert abs(D(u) - unreal) <= D(ub) and abs(D(e) - expo) <= D(eb)
+        assert n_open == count
+
+
+def test_at_the_limits_the_estimate_defers_to_the_exact_sums() -> None:
+    """Exactly at a limit the float estimate cannot be certain: the exact sums decide."""
+    marks = LastPrices({"A": 0, "B": 1})
+    pf = Portfolio(cash=D(10**7), marks=marks, exclusive_marks=True)
+    pf.apply(Fill("x", "a", "t1", "c", "A", Side.BUY, D(100), D(1000), D(0), D(0), TS, "s"))
+    pf.mark("A", 800.0)                       # unrealized -20,000 = -max_daily_loss
+    gate = RiskGate(CFG)
+    d = gate.check(OrderIntent("s", "B", Side.BUY, D(1), TS), pf, InFlightBook(), 1000.0, TS)
+    assert (d.approved, d.check) == (False, "daily_loss")
+    pf2 = Portfolio(cash=D(10**7), marks=LastPrices({"A": 0, "B": 1}), exclusive_marks=True)
+    pf2.apply(Fill("x", "a", "t1", "c", "A", Side.BUY, D(300), D(1000), D(0), D(0), TS, "s"))
+    pf2.mark("A", 1000.0)                     # exposure 300,000 of 600,000
+    cfg = RiskConfig(max_position_notional=10**9, max_total_exposure=600_000,
+                     max_open_positions=10, max_orders_per_minute=1_000,
+                     max_daily_loss=10**9, price_band_pct=5.0)
+    book = InFlightBook()
+    book.set("o1", "s", "A", Side.BUY, D(200))     # 200,000 in flight
+    at = RiskGate(cfg).check(OrderIntent("s", "B", Side.BUY, D(100), TS), pf2, book, 1000.0, TS)
+    over = RiskGate(cfg).check(OrderIntent("s", "B", Side.BUY, D(101), TS), pf2, book, 1000.0,
+                               TS)
+    assert at.approved and (over.approved, over.check) == (False, "total_exposure")
+    pf2.mark("A", 1000.000000000001)          # exposure 300,000.0000000003: just over
+    assert pf2.exposure() > D(300_000)
+    just = RiskGate(cfg).check(OrderIntent("s", "B", Side.BUY, D(100), TS), pf2, book, 1000.0,
+                               TS)
+    assert (just.approved, just.check) == (False, "total_exposure")
