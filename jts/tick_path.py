@@ -13,6 +13,7 @@ queue (in order) that :meth:`TickPath.run` feeds into the channel as it drains.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -64,11 +65,18 @@ class TickPath:
             self.prices.update(prices)
             self.portfolio.mark_many(prices)
         if self._failure is None:
+            # no cyclic collection inside the bar close (it allocates a burst of intents):
+            # one that is due runs right after, once the intents are out
+            collecting = gc.isenabled()
+            gc.disable()
             try:
                 self._close_bars(ticks)
             except Exception as exc:        # a bug: the daemon stops (see run())
                 self._failure = exc
                 self._wake.set()
+            finally:
+                if collecting:
+                    gc.enable()
         self.bus.ticks.publish_nowait(ticks)
         guards = self.engine.guards
         if guards.watching:                  # [stops] of held positions, on every print
