@@ -31,6 +31,7 @@ from jts.config import Config
 from jts.desk import Desk, OrderRecord
 from jts.engine import StrategyEngine
 from jts.errors import ConfigError, DaemonError, JTSError
+from jts.mark_estimate import surely_above
 from jts.money import to_decimal
 from jts.operator import OperatorActions
 from jts.portfolio import Portfolio
@@ -366,9 +367,18 @@ class App(OperatorActions):
     async def _publish_fill(self, fill: Fill) -> None:
         await self.bus.fills.publish(fill)
         self.notifier.on_fill(fill)
-        pf = self.portfolio
-        self.notifier.check_daily_loss(pf.realized_today + pf.unrealized(), day=pf.day,
-                                       limit=self.cfg.risk.max_daily_loss)
+        pf, alerts, limit = self.portfolio, self.notifier, self.cfg.risk.max_daily_loss
+        if alerts.daily_loss_alerted(pf.day):
+            return
+        # the exact P&L only when the float estimate cannot rule the alert out (as the
+        # risk gate does): a fill does not settle every moved mark
+        threshold = alerts.daily_loss_threshold(limit)
+        if threshold <= 0:
+            return
+        est = pf.estimate()
+        if est is not None and surely_above(est[0], est[1], -threshold - pf.realized_today):
+            return
+        alerts.check_daily_loss(pf.realized_today + pf.unrealized(), day=pf.day, limit=limit)
 
     async def _publish_event(self, ev: OrderEvent) -> None:
         await self.bus.order_events.publish(ev)

@@ -47,13 +47,20 @@ class EventHooks:
                     check=decision.check, reason=decision.reason, strategy=intent.strategy,
                     symbol=intent.symbol, side=intent.side.value, quantity=intent.quantity)
 
+    def daily_loss_threshold(self, limit: Decimal | float) -> Decimal:
+        """The loss that raises the daily-loss alert (0: never)."""
+        return Decimal(str(self.cfg.daily_loss_threshold)) or (
+            Decimal(str(self.cfg.daily_loss_fraction)) * Decimal(str(limit)))
+
+    def daily_loss_alerted(self, day: str) -> bool:
+        return day in self._daily_loss_days
+
     def check_daily_loss(self, pnl_today: Decimal | float, *, day: str,
                          limit: Decimal | float) -> bool:
         """Alert once per ``day`` when today's P&L is a loss of at least the threshold:
         ``[alerts] daily_loss_threshold`` when set, else ``daily_loss_fraction × limit``
         (the risk gate's ``max_daily_loss``). True when it fired now."""
-        threshold = Decimal(str(self.cfg.daily_loss_threshold)) or (
-            Decimal(str(self.cfg.daily_loss_fraction)) * Decimal(str(limit)))
+        threshold = self.daily_loss_threshold(limit)
         loss = -Decimal(str(pnl_today))
         if threshold <= 0 or loss < threshold or day in self._daily_loss_days:
             return False

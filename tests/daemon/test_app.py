@@ -168,3 +168,30 @@ def test_tick_batches_mark_the_held_positions_from_the_columns(tmp_path: Path) -
         assert app.portfolio.unrealized() == ref.unrealized()
         assert app.portfolio.exposure() == ref.exposure()
     assert {s: app.last_prices.get(s) for s in ref.marks} == dict(ref.marks)
+
+
+async def test_a_fill_raises_the_daily_loss_alert_only_near_the_limit(tmp_path: Path) -> None:
+    """After a fill the daily-loss alert is judged from the float estimate where it is
+    certain and from the exact P&L otherwise: it fires at the threshold, not before."""
+    from decimal import Decimal
+
+    from jts.types import Fill, Side
+
+    app, _ = make_app(tmp_path, symbols=20)
+    sym = list(app.market.symbols)[0]
+    limit = Decimal(str(app.cfg.risk.max_daily_loss))
+    threshold = app.notifier.daily_loss_threshold(limit)
+    qty = Decimal(1000)
+    fill = Fill("paper", "paper-1", "t1", "c1", sym, Side.BUY, qty, Decimal(10_000), Decimal(0),
+                Decimal(0), START, "s")
+    app.portfolio.apply(fill)
+    app.portfolio.mark(sym, 10_000.0)
+    await app._publish_fill(fill)
+    assert not app.notifier.daily_loss_alerted(app.portfolio.day)
+    just_short = 10_000 - float(threshold / qty) + 1.0     # a loss 1,000 below the threshold
+    app.portfolio.mark(sym, just_short)
+    await app._publish_fill(fill)
+    assert not app.notifier.daily_loss_alerted(app.portfolio.day)
+    app.portfolio.mark(sym, 10_000 - float(threshold / qty))   # exactly at the threshold
+    await app._publish_fill(fill)
+    assert app.notifier.daily_loss_alerted(app.portfolio.day)
