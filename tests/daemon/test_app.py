@@ -178,7 +178,7 @@ async def test_a_fill_raises_the_daily_loss_alert_only_near_the_limit(tmp_path: 
     from jts.types import Fill, Side
 
     app, _ = make_app(tmp_path, symbols=20)
-    sym = list(app.market.symbols)[0]
+    sym = next(iter(app.market.symbols))
     limit = Decimal(str(app.cfg.risk.max_daily_loss))
     threshold = app.notifier.daily_loss_threshold(limit)
     qty = Decimal(1000)
