@@ -31,7 +31,6 @@ from jts.config import Config
 from jts.desk import Desk, OrderRecord
 from jts.engine import StrategyEngine
 from jts.errors import ConfigError, DaemonError, JTSError
-from jts.mark_estimate import surely_above
 from jts.money import to_decimal
 from jts.operator import OperatorActions
 from jts.portfolio import Portfolio
@@ -42,7 +41,7 @@ from jts.storage.ts_writer import TickWriter
 from jts.surge import SurgeDetector
 from jts.tick_batch import TickBatch
 from jts.tick_path import TickPath
-from jts.types import Bar, Fill, OrderEvent, Tick
+from jts.types import Bar, Fill, OrderEvent
 
 log = structlog.get_logger(__name__)
 Component = Callable[[], Coroutine[Any, Any, None]]
@@ -144,17 +143,21 @@ class App(OperatorActions):
         self.desk.alerts = self.notifier
         speed = float(getattr(self.clock, "speed", 1.0))   # thresholds are in market seconds
         cal = KrxCalendar(cfg.calendar) if cfg.market.follow_session else CryptoCalendar()
+        self.bar_builder = BarBuilder("1m")
+        # each batch: marks, the bar close and its intents, then the bus (jts.tick_path)
+        self.tick_path = TickPath(self.bus, self.engine, self.portfolio, self.last_prices,
+                                  self.bar_builder,
+                                  self.bus.candidates.subscribe("strategies", 1000, DROP))
         self.collector = Collector(
             [Feed(cfg.market.feed, lambda: self.market.stream(self.clock),
                   venue=getattr(market, "venue", "krx"), calendar=cal)],
-            self._publish_ticks, self.clock, stale_after_s=cfg.market.stale_after * speed,
+            self.tick_path, self.clock, stale_after_s=cfg.market.stale_after * speed,
             on_alert=self.notifier.notify)
         self.timeseries: Any = timeseries     # opened in run() unless injected
         self.last_reconcile: dict[str, Any] | None = None
         self._routed = self._routed_seen = 0     # broker reports started + finished
         self.tick_writer: TickWriter | None = None
         self._bars_store: Channel[Sequence[Bar]] | None = None
-        self.bar_builder = BarBuilder("1m")
         # tick batches come with columns over the surge's index (the surge detector and the
         # bar builder read them instead of walking the ticks)
         self.collector.symbol_index = self.surge.index
@@ -164,10 +167,6 @@ class App(OperatorActions):
         self._ticks_broker = self.bus.ticks.subscribe("paper_broker", 1000, DROP)
         self._ticks_surge = self.bus.ticks.subscribe("surge", 1000, DROP) if cfg.surge.enabled \
             else None
-        # each batch: marks, the bar close and its intents, then the bus (jts.tick_path)
-        self.tick_path = TickPath(self.bus, self.engine, self.portfolio, self.last_prices,
-                                  self.bar_builder,
-                                  self.bus.candidates.subscribe("strategies", 1000, DROP))
         self._fills_engine = self.bus.fills.subscribe("strategies", 100_000, BLOCK)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -289,9 +288,6 @@ class App(OperatorActions):
             if t is not asyncio.current_task():
                 t.cancel()
 
-    def _publish_ticks(self, ticks: Sequence[Tick]) -> None:
-        self.tick_path(ticks)
-
     @property
     def bars_built(self) -> int:
         return self.tick_path.bars_built
@@ -376,7 +372,7 @@ class App(OperatorActions):
         if threshold <= 0:
             return
         est = pf.estimate()
-        if est is not None and surely_above(est[0], est[1], -threshold - pf.realized_today):
+        if est is not None and est.unrealized_above(-threshold - pf.realized_today):
             return
         alerts.check_daily_loss(pf.realized_today + pf.unrealized(), day=pf.day, limit=limit)
 

@@ -54,16 +54,18 @@ class BarBatch(LazyRows[Bar]):
 
     def _build(self) -> list[Bar]:
         assert self._names is not None
-        names = self._names
         _, rows, start, m = self.columns
-        return list(map(Bar, [names[i] for i in rows.tolist()], repeat(self._timeframe),
-                        start.tolist(), *m.T.tolist()))
-
-    def bars(self) -> list[Bar]:
-        return self.items()
+        return bars_of(self._names, self._timeframe, rows, start, m)
 
     def __len__(self) -> int:
         return len(self.columns[1])
+
+
+def bars_of(names: list[str], timeframe: str, rows: np.ndarray, start: np.ndarray,
+            ohlcvv: np.ndarray) -> list[Bar]:
+    """``Bar`` objects from columns: each bar's row in ``names``, start and OHLCV+value."""
+    return list(map(Bar, [names[i] for i in rows.tolist()], repeat(timeframe),
+                    start.tolist(), *ohlcvv.T.tolist()))
 
 
 _TF = re.compile(r"^(\d+)([smhd])$")
@@ -165,9 +167,7 @@ class BarBuilder:
 
     def _bars(self, sym: np.ndarray, start: np.ndarray, ohlcvv: np.ndarray) -> list[Bar]:
         """Closed bars from the kernels' output rows."""
-        names = self._names
-        return list(map(Bar, [names[i] for i in sym.tolist()], repeat(self.timeframe),
-                        start.tolist(), *ohlcvv.T.tolist()))
+        return bars_of(self._names, self.timeframe, sym, start, ohlcvv)
 
     def _add_ticks(self, ticks: Sequence[Tick], close: bool = True) -> list[Bar]:
         closed: list[Bar] = []

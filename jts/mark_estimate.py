@@ -22,12 +22,30 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba as nb
 import numpy as np
 
 _TWO_U = 2.0 ** -52          # 2u, u = the unit roundoff of float64
+
+
+class Estimate(NamedTuple):
+    """Float estimates with their error bounds, and the exact count of open positions."""
+
+    unrealized: float
+    unrealized_bound: float
+    exposure: float
+    exposure_bound: float
+    open: int
+
+    def unrealized_above(self, limit: Decimal) -> bool:
+        """Whether the exact unrealized P&L is certainly > ``limit``."""
+        return surely_above(self.unrealized, self.unrealized_bound, limit)
+
+    def exposure_below(self, limit: Decimal) -> bool:
+        """Whether the exact exposure is certainly < ``limit``."""
+        return surely_below(self.exposure, self.exposure_bound, limit)
 
 
 @nb.njit(cache=True)
@@ -96,10 +114,9 @@ class MarkEstimate:
             self.avg[k] = float(h.avg_price)
         self._dirty.clear()
 
-    def estimate(self, holdings: Mapping[str, Any], marks: object
-                 ) -> tuple[float, float, float, float, int] | None:
-        """(unrealized, its bound, exposure, its bound, open positions), or None when the
-        marks are not a price array or a held symbol is outside it."""
+    def estimate(self, holdings: Mapping[str, Any], marks: object) -> Estimate | None:
+        """The estimate, or None when the marks are not a price array or a held symbol is
+        outside it."""
         px_all = getattr(marks, "px", None)
         index = getattr(marks, "index", None)
         if px_all is None or index is None:
@@ -115,7 +132,7 @@ class MarkEstimate:
         if not (math.isfinite(unreal) and math.isfinite(expo) and math.isfinite(u_bound)
                 and math.isfinite(e_bound)):
             return None
-        return unreal, u_bound, expo, e_bound, n_open
+        return Estimate(unreal, u_bound, expo, e_bound, n_open)
 
 
 def surely_above(value: float, bound: float, limit: Decimal) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 
 from jts.clock import to_kst
-from jts.mark_estimate import MarkEstimate
+from jts.mark_estimate import Estimate, MarkEstimate
 from jts.money import to_decimal
 from jts.types import Fill, Side
 
@@ -199,10 +199,10 @@ class Portfolio:
             _DECIMALS[px] = price
         return px, (price - h.avg_price) * h.quantity, abs(h.quantity) * price
 
-    def estimate(self) -> tuple[float, float, float, float, int] | None:
-        """Float estimates of (unrealized, its error bound, exposure, its error bound) and
-        the exact number of open positions, read from the marks' price array without
-        settling moved marks (:mod:`jts.mark_estimate`); None when the marks are not one."""
+    def estimate(self) -> Estimate | None:
+        """Float estimates of unrealized P&L and exposure with their error bounds, and the
+        exact number of open positions, read from the marks' price array without settling
+        moved marks (:mod:`jts.mark_estimate`); None when the marks are not one."""
         return self._est.estimate(self.holdings, self.marks)
 
     def open_count(self) -> int:

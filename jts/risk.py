@@ -22,7 +22,6 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from jts import krx
 from jts.clock import NS
 from jts.config import RiskConfig
-from jts.mark_estimate import surely_above, surely_below
 from jts.money import to_decimal
 from jts.portfolio import Portfolio
 from jts.types import OrderIntent, OrderType, Side
@@ -235,7 +234,7 @@ class RiskGate:
         # the float estimate decides where the exact sums would certainly agree (far from a
         # limit); near one, or without it, the exact Decimal sums (jts/mark_estimate.py)
         est = pf.estimate()
-        if est is None or not surely_above(est[0], est[1], -max_loss - pf.realized_today):
+        if est is None or not est.unrealized_above(-max_loss - pf.realized_today):
             pnl = pf.realized_today + pf.unrealized()
             if pnl <= -max_loss:
                 self.set_state(TradingState.REDUCING, "daily loss limit")
@@ -248,12 +247,12 @@ class RiskGate:
             return RiskDecision.reject("position_notional", f"position would be {after:.0f} > "
                                        f"{cfg.max_position_notional:.0f}")
         pending = in_flight.quantity * price
-        if est is None or not surely_below(est[2], est[3], max_exposure - pending - notional):
+        if est is None or not est.exposure_below(max_exposure - pending - notional):
             if pf.exposure() + pending + notional > max_exposure:
                 return RiskDecision.reject("total_exposure", "total exposure limit "
                                            f"{cfg.max_total_exposure:.0f} would be exceeded")
         if held == 0:
-            opened = (pf.open_count() if est is None else est[4]) + in_flight.symbol_count
+            opened = (pf.open_count() if est is None else est.open) + in_flight.symbol_count
             if opened >= cfg.max_open_positions:
                 return RiskDecision.reject("open_positions",
                                            f"{cfg.max_open_positions} positions already open")

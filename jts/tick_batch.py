@@ -214,9 +214,6 @@ class TickBatch(LazyRows[Tick]):
         return list(self.take(self._last_positions()))
 
     # --- the Tick view -----------------------------------------------------------------
-    def ticks(self) -> list[Tick]:
-        return self.items()
-
     def _build(self) -> list[Tick]:
         table = self.table
         venues, symbols = table.venues, table.symbols

@@ -54,36 +54,28 @@ class TickPath:
 
     def __call__(self, ticks: Sequence[Tick]) -> None:
         """The collector's publish hook: validated, de-duplicated ticks of one batch."""
-        cols = getattr(ticks, "columns", None)
-        columnar = (isinstance(ticks, TickBatch) and cols is not None
-                    and cols[0] is self.prices.index)
-        if columnar:
-            assert isinstance(ticks, TickBatch) and cols is not None
-            self._mark_columns(ticks, cols[1], cols[3])
+        cols: Any = getattr(ticks, "columns", None)
+        # a batch with columns over our index: the array paths (else: tick by tick)
+        batch = (ticks if isinstance(ticks, TickBatch) and cols is not None
+                 and cols[0] is self.prices.index else None)
+        if batch is not None:
+            self._mark_columns(batch, cols[1], cols[3])
         else:
             prices = {t.symbol: t.price for t in ticks}
             self.prices.update(prices)
             self.portfolio.mark_many(prices)
         if self._failure is None:
-            # no cyclic collection inside the bar close (it allocates a burst of intents):
-            # one that is due runs right after, once the intents are out
-            collecting = gc.isenabled()
-            gc.disable()
             try:
                 self._close_bars(ticks)
             except Exception as exc:        # a bug: the daemon stops (see run())
                 self._failure = exc
                 self._wake.set()
-            finally:
-                if collecting:
-                    gc.enable()
         self.bus.ticks.publish_nowait(ticks)
         guards = self.engine.guards
         if guards.watching:                  # [stops] of held positions, on every print
-            if columnar:
-                assert isinstance(ticks, TickBatch) and cols is not None
+            if batch is not None:
                 watched = self._stopped.of(guards.stops.symbols(), guards.stops.version)
-                ticks = ticks.take(np.flatnonzero(watched[cols[1]]))
+                ticks = batch.take(np.flatnonzero(watched[cols[1]]))
             for intent in self.engine.on_ticks(ticks):
                 try:
                     self.bus.intents.send_nowait(intent)
@@ -125,7 +117,15 @@ class TickPath:
         self.bars_built += len(bars)
         for found in self._candidates.drain():
             self.engine.on_candidates(found)
-        intents = self.engine.on_bars(bars)
+        # no cyclic collection while the strategies allocate a burst of intents: one that
+        # is due runs right after, once the intents are out
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            intents = self.engine.on_bars(bars)
+        finally:
+            if collecting:
+                gc.enable()
         channel = self.bus.intents
         for intent in intents:
             if not self._spill:

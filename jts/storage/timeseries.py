@@ -64,6 +64,7 @@ T = TypeVar("T")
 READERS = max(1, min(2, os.cpu_count() or 1))
 MIN_GROUP = 16                    # symbols per reader before splitting pays
 _CHDB: dict[str, _Engine] = {}
+_CHDB_LOCK = threading.Lock()
 BACKGROUND_NICE = 10
 
 
@@ -75,7 +76,6 @@ def background_priority() -> None:
     except (AttributeError, OSError):        # not Linux, or not allowed: run as is
         pass
 
-_CHDB_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class SeriesInfo:
